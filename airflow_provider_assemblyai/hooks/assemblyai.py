@@ -31,7 +31,8 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from airflow_provider_assemblyai import __version__
@@ -532,7 +533,9 @@ class AssemblyAIHook(BaseHook):
                 return idempotent
             return isinstance(error, AssemblyAIRateLimitError)
 
-        backoff = wait_exponential_jitter(initial=self.retry_initial_wait, max=self.retry_max_wait)
+        backoff = wait_exponential(multiplier=self.retry_initial_wait, max=self.retry_max_wait) + wait_random(
+            0, self.retry_initial_wait
+        )
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None

@@ -1,0 +1,38 @@
+"""Shared fixtures. The emulator fixtures (``assemblyai_emulator``...) come from the package's pytest plugin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+
+TEST_API_KEY = "test-key-7f3a9c2e51"  # distinctive, so a leak is easy to grep for
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep retry backoff tiny in tests; a test about Retry-After raises ``retry_after_cap`` itself."""
+    monkeypatch.setattr(AssemblyAIHook, "retry_initial_wait", 0.001)
+    monkeypatch.setattr(AssemblyAIHook, "retry_max_wait", 0.01)
+    monkeypatch.setattr(AssemblyAIHook, "retry_after_cap", 0.05)
+
+
+@pytest.fixture
+def set_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Define an AssemblyAI connection through ``AIRFLOW_CONN_<ID>`` (JSON form)."""
+
+    def _set(
+        conn_id: str = "assemblyai_default",
+        *,
+        password: str | None = TEST_API_KEY,
+        **extra: object,
+    ) -> None:
+        value: dict[str, object] = {"conn_type": "assemblyai", "extra": extra}
+        if password is not None:
+            value["password"] = password
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+
+    yield _set
