@@ -8,5 +8,496 @@ to Airflow's base classes. The hook, the trigger and the purge machinery are imp
 from __future__ import annotations
 
 # === DeleteTranscriptOperator (owned by the delete-operator work) ===============================
+import math
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+    from airflow_provider_assemblyai.models import Transcript
+
+
+class DeleteTranscriptOperator(BaseOperator):
+    """
+    Delete one AssemblyAI transcript, waiting first until it is terminal (completed or error).
+
+    The deleted transcript, exactly as the API returned it, is pushed to XCom as ``return_value``.
+
+    .. seealso:: README section "Operators and sensor".
+
+    :param transcript_id: the transcript to delete (templated).
+    :param assemblyai_conn_id: the AssemblyAI connection id (templated).
+    :param missing_ok: succeed with a warning (returning None) when the transcript does not exist,
+        instead of failing with TranscriptNotFoundError.
+    :param wait_for_completion: wait until a queued or processing transcript is terminal, then delete
+        it; when False, try at once and fail with the API's error if it is still in progress.
+    :param poll_interval: seconds between status checks while waiting.
+    :param deferrable: wait in the triggerer (TranscriptStatusTrigger) instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("transcript_id", "assemblyai_conn_id")
+    ui_color = "#f6e7ff"
+
+    def __init__(
+        self,
+        *,
+        transcript_id: str,
+        assemblyai_conn_id: str = "assemblyai_default",
+        missing_ok: bool = False,
+        wait_for_completion: bool = True,
+        poll_interval: float = 5.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        if not 0 < poll_interval < math.inf:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        self.transcript_id = transcript_id
+        self.assemblyai_conn_id = assemblyai_conn_id
+        self.missing_ok = missing_ok
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = float(poll_interval)
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> AssemblyAIHook:
+        """The AssemblyAI hook of :attr:`assemblyai_conn_id`."""
+        from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+
+        return AssemblyAIHook(assemblyai_conn_id=self.assemblyai_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        """Check the rendered id, wait until the transcript is terminal if asked, then delete it."""
+        from airflow_provider_assemblyai.exceptions import TranscriptNotFoundError
+
+        transcript_id = self._checked_arguments()
+        started = time.time()
+        status: str | None = None
+        try:
+            if self.wait_for_completion:
+                transcript = self.hook.get_transcript(transcript_id)
+                if not transcript.status.is_terminal:
+                    if self.deferrable:
+                        self._defer(transcript_id, transcript.status.value, started)
+                    transcript = self._poll_until_terminal(transcript)
+                status = transcript.status.value
+            return self._delete(transcript_id, status, started)
+        except TranscriptNotFoundError as error:
+            self._missing(transcript_id, error)
+            return None
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], started_at: float | None = None
+    ) -> dict[str, Any] | None:
+        """
+        Resume after TranscriptStatusTrigger: delete on ``success``, raise on anything else.
+
+        :param context: the task context.
+        :param event: the trigger's payload: ``status``, ``transcript_id``, ``transcript_status``,
+            ``message``.
+        :param started_at: when the task started (Unix time), for the duration in the log line.
+        """
+        from airflow_provider_assemblyai.exceptions import AssemblyAIError, TranscriptNotFoundError
+
+        transcript_id = self._checked_arguments()
+        if not isinstance(event, dict):
+            raise AssemblyAIError(f"Transcript {transcript_id}: unexpected trigger event {event!r}")
+        status, message = event.get("status"), event.get("message") or "no message"
+        if status == "timeout":
+            raise AssemblyAIError(
+                f"Transcript {transcript_id} was not deleted: it was still "
+                f"{event.get('transcript_status') or 'in progress'} when the task's execution_timeout "
+                f"ran out ({message})"
+            )
+        if status != "success":
+            raise AssemblyAIError(
+                f"Transcript {transcript_id} was not deleted: the wait ended with {status!r} ({message})"
+            )
+        try:
+            return self._delete(transcript_id, event.get("transcript_status"), started_at or time.time())
+        except TranscriptNotFoundError as error:
+            self._missing(transcript_id, error)
+            return None
+
+    def _checked_arguments(self) -> str:
+        """Validate the rendered template fields before any request is sent."""
+        from airflow_provider_assemblyai.models import validate_transcript_id
+
+        if not isinstance(self.assemblyai_conn_id, str) or not self.assemblyai_conn_id.strip():
+            raise ValueError(
+                f"assemblyai_conn_id must be a non-empty connection id, got {self.assemblyai_conn_id!r}"
+            )
+        return validate_transcript_id(self.transcript_id)
+
+    def _defer(self, transcript_id: str, status: str, started: float) -> None:
+        from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+
+        timeout = self.execution_timeout
+        end_time = started + timeout.total_seconds() if timeout is not None else None
+        self.log.info(
+            "Transcript %s is %s; deferring until it is completed or error (polling every %.1fs)",
+            transcript_id,
+            status,
+            self.poll_interval,
+        )
+        self.defer(
+            trigger=TranscriptStatusTrigger(
+                transcript_id=transcript_id,
+                assemblyai_conn_id=self.assemblyai_conn_id,
+                target_statuses=("completed", "error"),
+                failure_statuses=(),
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+            ),
+            method_name="execute_complete",
+            kwargs={"started_at": started},
+        )
+
+    def _poll_until_terminal(self, transcript: Transcript) -> Transcript:
+        """Re-read the transcript every :attr:`poll_interval` until it is completed or error."""
+        self.log.info(
+            "Transcript %s is %s; waiting until it is completed or error (polling every %.1fs)",
+            transcript.id,
+            transcript.status.value,
+            self.poll_interval,
+        )
+        while not transcript.status.is_terminal:
+            time.sleep(self.poll_interval)
+            transcript = self.hook.get_transcript(transcript.id)
+        return transcript
+
+    def _delete(self, transcript_id: str, status: str | None, started: float) -> dict[str, Any]:
+        """Delete, log one line, and return the API's body verbatim."""
+        deleted = self._delete_or_confirm(transcript_id)
+        self.log.info(
+            "Deleted transcript %s (region %s, status %s) in %.2fs",
+            transcript_id,
+            self.hook.region,
+            status or deleted.status.value,
+            time.time() - started,
+        )
+        return deleted.raw
+
+    def _delete_or_confirm(self, transcript_id: str) -> Transcript:
+        """
+        Delete; if the answer was lost or unusable after every retry, check with a GET whether it worked.
+
+        A DELETE that took effect but whose answer never arrived intact (5xx, a dropped connection, a
+        truncated body) is reported as done, with the transcript as GET returns it (the same deleted
+        shape), instead of as a failure. A definite refusal (4xx) is raised as it is.
+        """
+        from airflow_provider_assemblyai.exceptions import AssemblyAIError
+
+        try:
+            return self.hook.delete_transcript(transcript_id)
+        except AssemblyAIError as error:
+            if not _may_have_taken_effect(error):
+                raise
+            self.log.warning(
+                "DELETE of transcript %s got no usable answer (%s); checking whether it took effect",
+                transcript_id,
+                error,
+            )
+            try:
+                transcript = self.hook.get_transcript(transcript_id)
+            except AssemblyAIError:
+                raise error from None
+            if not transcript.is_deleted:
+                raise
+            self.log.warning("Transcript %s is deleted: the DELETE did take effect", transcript_id)
+            return transcript
+
+    def _missing(self, transcript_id: str, error: Exception) -> None:
+        """Apply ``missing_ok`` to a TranscriptNotFoundError."""
+        if not self.missing_ok:
+            raise error
+        self.log.warning(
+            "Transcript %s does not exist in region %s; nothing to delete (missing_ok=True): %s",
+            transcript_id,
+            self.hook.region,
+            error,
+        )
+        return None
+
+
+def _may_have_taken_effect(error: Exception) -> bool:
+    """Whether a failed DELETE may still have deleted the transcript (no definite 4xx refusal)."""
+    from airflow_provider_assemblyai.exceptions import AssemblyAIConfigError, AssemblyAITransportError
+
+    if isinstance(error, AssemblyAIConfigError):
+        return False
+    if isinstance(error, AssemblyAITransportError):
+        return error.request_sent
+    status_code = getattr(error, "status_code", None)
+    return status_code is None or status_code >= 500 or 200 <= status_code < 300
+
 
 # === PurgeTranscriptsOperator (owned by the purge work) =========================================
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+#: The hook's shared async pool holds 100 connections; more concurrency would only queue in it.
+PURGE_MAX_CONCURRENCY = 100
+
+
+class PurgeTranscriptsOperator(BaseOperator):
+    """
+    Delete many transcripts concurrently: explicit ids, or every transcript older than a cutoff.
+
+    A scan streams ``GET /v2/transcript`` (newest first) and deletes the transcripts created before
+    the cutoff whose status is in ``statuses``. **The API only lists the last 90 days**: transcripts
+    older than that are never found by a scan; delete them by id with ``transcript_ids``. Queued and
+    processing transcripts are never deleted. Already-deleted ones are counted, not deleted again
+    (the list shows them; explicit ids are read with one GET before their DELETE), so re-running
+    after a crash finishes the job. Deletes run on the hook's shared async client with at most
+    ``concurrency`` in flight, behind its rate limiter and its pool-wide pause on a 429.
+
+    Returns (XCom ``return_value``) the summary: ``scanned``, ``matched``, ``deleted``,
+    ``would_delete``, ``already_deleted``, ``not_found``, ``failed``, ``dry_run``, ``deleted_ids``,
+    ``would_delete_ids``, ``failed_ids`` ({id: reason}), ``limit_reached``, ``scan_complete``,
+    ``ids_truncated``, ``audit_path``, ``error``. Counts are exact and ``matched`` = ``deleted`` +
+    ``would_delete`` + ``already_deleted`` + ``not_found`` + ``failed``; the id lists keep the
+    first 10,000. In a dry run nothing is deleted: the transcripts a real run would delete are
+    counted in ``would_delete`` (``deleted`` is 0), the rest exactly as in a real run. When the
+    task fails (a failed deletion with ``fail_on_error``, a bad key, a listing that failed), the
+    same summary is pushed first under the XCom key ``purge_summary``.
+
+    .. seealso:: README section "Operators and sensor" (retention purges).
+
+    :param assemblyai_conn_id: the AssemblyAI connection id (templated).
+    :param transcript_ids: the ids to delete (templated; a list, e.g. an upstream task's XCom).
+        Cannot be combined with ``older_than``/``created_before`` (GET gives no creation time).
+    :param older_than: scan, and delete transcripts created more than this long before the task
+        runs (``timedelta(0)``: all of them).
+    :param created_before: scan, and delete transcripts created before this datetime or ISO 8601
+        string (templated; naive values are UTC).
+    :param statuses: the statuses to delete: ``completed`` and/or ``error``.
+    :param max_deletions: delete at most this many transcripts in one run; the rest is left for
+        the next run (``limit_reached`` in the summary).
+    :param concurrency: requests in flight at most, 1 to 100.
+    :param max_requests_per_second: client-side rate limit (the account allows about 66/s).
+    :param dry_run: report what would be deleted, delete nothing.
+    :param fail_on_error: fail the task (after finishing the rest) if any deletion failed for
+        good; when False the task succeeds and the failures are in the summary.
+    :param audit_path: an ObjectStoragePath URI (``file://``, ``s3://``, ``gs://``...) for a
+        JSON-lines audit, one line per transcript handled (templated). An existing file is never
+        overwritten: a retry writes ``<name>-1.jsonl`` beside it.
+    """
+
+    template_fields: Sequence[str] = ("transcript_ids", "created_before", "audit_path", "assemblyai_conn_id")
+    ui_color = "#ffe9e3"
+
+    #: Seconds between progress log lines.
+    progress_interval: float = 10.0
+
+    def __init__(
+        self,
+        *,
+        assemblyai_conn_id: str = "assemblyai_default",
+        transcript_ids: Any = None,
+        older_than: Any = None,
+        created_before: Any = None,
+        statuses: Any = ("completed", "error"),
+        max_deletions: int | None = None,
+        concurrency: int = 8,
+        max_requests_per_second: float | None = None,
+        dry_run: bool = False,
+        fail_on_error: bool = True,
+        audit_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from datetime import timedelta
+
+        if older_than is not None and (not isinstance(older_than, timedelta) or older_than < timedelta(0)):
+            raise ValueError(f"older_than must be a timedelta >= 0, got {older_than!r}")
+        if older_than is not None and created_before is not None:
+            raise ValueError(
+                f"older_than ({older_than!r}) and created_before ({created_before!r}) cannot be "
+                "combined: give one cutoff"
+            )
+        has_cutoff = older_than is not None or created_before is not None
+        if transcript_ids is None and not has_cutoff:
+            raise ValueError(
+                "PurgeTranscriptsOperator needs transcript_ids, older_than or created_before; "
+                "to purge every transcript, say so with older_than=timedelta(0)"
+            )
+        if transcript_ids is not None and has_cutoff:
+            raise ValueError(
+                "transcript_ids cannot be combined with older_than/created_before: the API gives no "
+                "creation time for a single transcript; filter the ids upstream"
+            )
+        if not _purge_is_template(created_before) and created_before is not None:
+            _purge_cutoff(created_before)
+        if isinstance(transcript_ids, (list, tuple)) or (
+            isinstance(transcript_ids, str) and not _purge_is_template(transcript_ids)
+        ):
+            _purge_ids(transcript_ids)
+        self.assemblyai_conn_id = assemblyai_conn_id
+        self.transcript_ids = transcript_ids
+        self.older_than = older_than
+        self.created_before = created_before
+        self.statuses = _purge_statuses(statuses)
+        self.max_deletions = None if max_deletions is None else _purge_int("max_deletions", max_deletions)
+        self.concurrency = _purge_int("concurrency", concurrency, maximum=PURGE_MAX_CONCURRENCY)
+        self.max_requests_per_second = _purge_rate(max_requests_per_second)
+        # Not ``self.dry_run``: that is BaseOperator's own method (``airflow tasks test --dry-run``).
+        self.is_dry_run = bool(dry_run)
+        self.fail_on_error = bool(fail_on_error)
+        self.audit_path = audit_path
+
+    @cached_property
+    def hook(self) -> AssemblyAIHook:
+        """The AssemblyAI hook of :attr:`assemblyai_conn_id`, with the rate limit."""
+        from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+
+        return AssemblyAIHook(self.assemblyai_conn_id, max_requests_per_second=self.max_requests_per_second)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate the rendered fields, run the purge, push the summary; fail if asked to."""
+        from airflow_provider_assemblyai.exceptions import AssemblyAIError
+        from airflow_provider_assemblyai.purge import PurgePlan, run_purge
+
+        plan = PurgePlan(
+            transcript_ids=None if self.transcript_ids is None else _purge_ids(self.transcript_ids),
+            created_before=self._rendered_cutoff(),
+            statuses=frozenset(self.statuses),  # type: ignore[arg-type]
+            max_deletions=self.max_deletions,
+            concurrency=self.concurrency,
+            dry_run=self.is_dry_run,
+            audit_path=_purge_audit_path(self.audit_path),
+            audit_fields=_purge_audit_fields(context),
+            progress_interval=self.progress_interval,
+        )
+        self.log.info(
+            "Purging %s (statuses %s, concurrency %d, max %s/s%s)",
+            f"{len(plan.transcript_ids)} transcript ids"
+            if plan.transcript_ids is not None
+            else f"transcripts created before {plan.created_before:%Y-%m-%dT%H:%M:%SZ}",
+            "/".join(self.statuses),
+            self.concurrency,
+            self.max_requests_per_second or "unlimited",
+            ", dry run" if self.is_dry_run else "",
+        )
+        summary = run_purge(self.hook, plan, self.log)
+        result = summary.to_dict()
+        if summary.error is None and not (summary.failed and self.fail_on_error):
+            return result
+        context["ti"].xcom_push(key="purge_summary", value=result)
+        examples = "; ".join(f"{tid}: {why}" for tid, why in list(summary.failed_ids.items())[:3])
+        raise AssemblyAIError(
+            f"Purge incomplete: {summary.error or 'some deletions failed'}. {summary.failed} of "
+            f"{summary.matched} transcripts failed, {summary.deleted} deleted"
+            + (f" (e.g. {examples})" if examples else "")
+            + ". The summary is in XCom under 'purge_summary'; a re-run finishes the job."
+        )
+
+    def _rendered_cutoff(self) -> datetime | None:
+        from datetime import datetime, timezone
+
+        if self.older_than is not None:
+            cutoff: datetime = datetime.now(timezone.utc) - self.older_than
+            return cutoff
+        if self.created_before is None:
+            return None
+        return _purge_cutoff(self.created_before)
+
+
+def _purge_is_template(value: object) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _purge_statuses(value: object) -> tuple[str, ...]:
+    from airflow_provider_assemblyai.models import TranscriptStatus
+
+    parsed = TranscriptStatus.parse_many(value, argument="statuses")
+    in_progress = [status.value for status in parsed if not status.is_terminal]
+    if in_progress:
+        raise ValueError(
+            f"statuses must only contain 'completed' and/or 'error', got {value!r}: a purge never "
+            f"deletes {'/'.join(in_progress)} transcripts"
+        )
+    return tuple(status.value for status in parsed)
+
+
+def _purge_int(name: str, value: object, *, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
+        expected = f"an integer from 1 to {maximum}" if maximum else "an integer >= 1 (or None)"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
+def _purge_rate(value: object) -> float | None:
+    import math
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"max_requests_per_second must be a number > 0 (or None), got {value!r}")
+    return float(value)
+
+
+def _purge_cutoff(value: object) -> datetime:
+    """Parse created_before (a datetime, or an ISO 8601 date or datetime string) to aware UTC."""
+    from datetime import date, datetime, timezone
+
+    parsed: object = value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        parsed = datetime(value.year, value.month, value.day)
+    if not isinstance(parsed, datetime):
+        raise ValueError(
+            f"created_before must be a datetime or an ISO 8601 string such as '2024-06-01T00:00:00Z', "
+            f"got {value!r}"
+        )
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _purge_ids(value: object) -> tuple[str, ...]:
+    """Check the rendered transcript_ids: a list of valid ids (deduplicated, order kept)."""
+    from airflow_provider_assemblyai.models import validate_transcript_id
+
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, Sequence)):
+        raise ValueError(
+            f"transcript_ids must be a list of transcript ids, got {type(value).__name__} "
+            f"{str(value)[:80]!r} (a Jinja template renders to a string: pass the upstream task's "
+            "XComArg, e.g. transcript_ids=upstream.output, or set render_template_as_native_obj=True)"
+        )
+    ids: list[str] = []
+    for position, item in enumerate(value):
+        try:
+            ids.append(validate_transcript_id(item))
+        except ValueError as error:
+            raise ValueError(f"transcript_ids[{position}]: {error}") from None
+    return tuple(dict.fromkeys(ids))
+
+
+def _purge_audit_path(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"audit_path must be a URI such as 'file:///audit/run.jsonl', got {value!r}")
+    return value.strip()
+
+
+def _purge_audit_fields(context: Context) -> dict[str, str]:
+    ti = context.get("ti")
+    fields = {"dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None)}
+    fields["run_id"] = context.get("run_id") or getattr(ti, "run_id", None)
+    fields["try_number"] = getattr(ti, "try_number", None)
+    return {key: str(value) for key, value in fields.items() if value is not None}

@@ -1,0 +1,47 @@
+"""
+Daily retention purge: delete completed and errored AssemblyAI transcripts older than 30 days.
+
+``PurgeTranscriptsOperator`` scans the account's transcripts (the API lists only the last 90 days,
+so a daily run keeps up; delete anything older by id with ``transcript_ids``), deletes the matching
+ones eight at a time at most 10 requests per second, well under the account's limit of about 66/s
+shared with the rest of your traffic, and writes one JSON line per transcript to an audit file
+per day: ``<audit_dir>/<ds>.jsonl`` (a retry never overwrites it: it writes ``<ds>-1.jsonl``).
+Set ``audit_dir`` to an object store (``s3://bucket/audit``) in production. To preview what a run
+would delete, give the operator ``dry_run=True``: it reports and audits, and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.providers.common.compat.sdk import DAG, Param
+
+from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
+
+AUDIT_DIR = (Path(tempfile.gettempdir()) / "assemblyai-audit").as_uri()
+
+with DAG(
+    dag_id="example_assemblyai_retention_purge",
+    description="Delete completed and errored transcripts older than 30 days, with an audit trail",
+    schedule="@daily",
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["example", "assemblyai", "retention"],
+    doc_md=__doc__,
+    params={
+        "audit_dir": Param(AUDIT_DIR, type="string", description="ObjectStoragePath URI of the audit dir"),
+    },
+) as dag:
+    PurgeTranscriptsOperator(
+        task_id="purge_old_transcripts",
+        older_than=timedelta(days=30),
+        statuses=("completed", "error"),
+        concurrency=8,
+        max_requests_per_second=10,
+        audit_path="{{ params.audit_dir }}/{{ ds }}.jsonl",
+        retries=2,
+        retry_delay=timedelta(minutes=5),
+    )

@@ -1,0 +1,56 @@
+"""``dag.test()`` of the daily retention purge example against the emulator (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from tests.conftest import TEST_API_KEY
+from tests.example_dags.dag_runner import EXAMPLE_DAGS, dag_bag, run_dag, task_states, xcom
+
+DAG_ID = "example_assemblyai_retention_purge"
+
+
+def test_example_is_a_daily_schedule_without_catchup() -> None:
+    dag = dag_bag(EXAMPLE_DAGS).get_dag(DAG_ID)
+    assert dag is not None
+    assert dag.catchup is False
+    task = dag.get_task("purge_old_transcripts")
+    assert task.max_requests_per_second is not None
+    assert "{{ ds }}" in task.audit_path
+
+
+@pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
+def test_retention_purge_deletes_old_terminal_transcripts_with_an_audit(
+    assemblyai_emulator: AssemblyAIEmulator,
+    set_connection: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emu = assemblyai_emulator
+    set_connection(region="us", base_url=emu.base_url("us"))
+    old = datetime.now(timezone.utc) - timedelta(days=31)
+    expired = [emu.create_transcript("us", status=s, created=old) for s in ("completed", "error") * 3]
+    in_progress = emu.create_transcript("us", status="processing", created=old)
+    fresh = [emu.create_transcript("us", created=old + timedelta(days=3)) for _ in range(3)]
+
+    run = run_dag(monkeypatch, EXAMPLE_DAGS, DAG_ID, {"audit_dir": tmp_path.as_uri()})
+
+    assert task_states(run) == {("purge_old_transcripts", -1): "success"}
+    summary = xcom(run, "purge_old_transcripts")
+    assert (summary["scanned"], summary["matched"], summary["deleted"], summary["failed"]) == (10, 6, 6, 0)
+    assert sorted(summary["deleted_ids"]) == sorted(expired)
+    assert all(emu.is_deleted("us", tid) for tid in expired)
+    assert not any(emu.is_deleted("us", tid) for tid in [in_progress, *fresh])
+    (audit,) = tmp_path.glob("*.jsonl")
+    assert summary["audit_path"] == audit.as_uri()
+    lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["transcript_id"] for line in lines) == sorted(expired)
+    assert {line["outcome"] for line in lines} == {"deleted"}
+    assert {line["dag_id"] for line in lines} == {DAG_ID}
+    assert TEST_API_KEY not in audit.read_text(encoding="utf-8")
