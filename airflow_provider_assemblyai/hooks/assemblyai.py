@@ -241,8 +241,16 @@ def _snippet(response: httpx.Response, api_key: str) -> str:
     return " ".join(text.split())
 
 
-def _parse_response(response: httpx.Response, settings: ConnectionSettings) -> Any:
-    """Return the JSON body of a 2xx response, or raise the provider exception for it."""
+#: What a 2xx body must parse into: the parser and its name for error messages.
+_Shape = tuple[Callable[[dict[str, Any]], Any], str]
+_TRANSCRIPT: _Shape = (Transcript.from_api, "transcript")
+_LIST_PAGE: _Shape = (TranscriptList.model_validate, "transcript list page")
+
+
+def _parse_response(
+    response: httpx.Response, settings: ConnectionSettings, shape: _Shape | None = None
+) -> Any:
+    """Return the 2xx body (parsed into ``shape`` if given), or raise the provider exception for it."""
     method, path, status = response.request.method, response.request.url.path, response.status_code
     where = f"AssemblyAI {method} {path} ({settings.region})"
     if 300 <= status < 400:
@@ -261,6 +269,8 @@ def _parse_response(response: httpx.Response, settings: ConnectionSettings) -> A
     api_error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(api_error, str) or not api_error:
         api_error = None if body is not None and status < 300 else _snippet(response, settings.api_key)
+    else:  # an error text echoing the key is redacted like a snippet
+        api_error = api_error.replace(settings.api_key, "***")
     context: dict[str, Any] = {"status_code": status, "api_error": api_error, "method": method, "path": path}
     if status < 300:
         if not isinstance(body, dict):
@@ -268,7 +278,7 @@ def _parse_response(response: httpx.Response, settings: ConnectionSettings) -> A
                 f"{where} answered HTTP {status} with a body that is not a JSON object: {api_error!r}",
                 **context,
             )
-        return body
+        return body if shape is None else _parse_model(shape, body, where, response, settings, context)
     message = f"{where} failed with HTTP {status}: {api_error or '(empty body)'}"
     if status in (401, 403):
         raise AssemblyAIAuthError(message + " (check the connection's API key)", **context)
@@ -290,14 +300,27 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
-def _parse_model(model: Callable[[dict[str, Any]], Any], body: dict[str, Any], what: str) -> Any:
+def _parse_model(
+    shape: _Shape,
+    body: dict[str, Any],
+    where: str,
+    response: httpx.Response,
+    settings: ConnectionSettings,
+    context: dict[str, Any],
+) -> Any:
+    """Parse a 2xx body; a validation failure becomes an AssemblyAIError with the status and a snippet."""
+    parser, what = shape
     try:
-        return model(body)
+        return parser(body)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:3]
         )
-        raise AssemblyAIError(f"AssemblyAI answered a malformed {what} ({problems})") from None
+        snippet = _snippet(response, settings.api_key)
+        raise AssemblyAIError(
+            f"{where} answered HTTP {response.status_code} with a malformed {what} ({problems}): {snippet!r}",
+            **(context | {"api_error": snippet}),
+        ) from None
 
 
 def _deleted(transcript: Transcript) -> Transcript:
@@ -320,8 +343,7 @@ class _Pager:
         self.url: str | None = settings.resolve(first_url)
         self.seen: set[str] = {self.url}
 
-    def advance(self, body: dict[str, Any]) -> list[TranscriptListItem]:
-        page: TranscriptList = _parse_model(TranscriptList.model_validate, body, "transcript list page")
+    def advance(self, page: TranscriptList) -> list[TranscriptListItem]:
         next_url = page.page_details.prev_url if page.transcripts else None
         if next_url is not None:
             next_url = self.settings.resolve(next_url)
@@ -335,12 +357,19 @@ class _Pager:
         return page.transcripts
 
 
+#: Connections in the shared async pool, and requests let into httpx at once (see ``slots``).
+ASYNC_POOL_SIZE = 20
+
+
 @dataclass
 class _SharedAsyncClient:
     """One pooled AsyncClient per event loop and base URL, shared by every hook (and trigger) on it."""
 
     client: httpx.AsyncClient
     resume_at: float = 0.0
+    #: httpcore re-scans every queued request on each pool change (quadratic: 1,000 triggers polling
+    #: at once starve the event loop), so requests beyond the pool size queue here, in O(1).
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(ASYNC_POOL_SIZE))
 
     async def wait_turn(self) -> None:
         """Sleep while a 429's Retry-After holds the whole pool back."""
@@ -486,7 +515,9 @@ class AssemblyAIHook(BaseHook):
                     timeout=settings.timeout,
                     follow_redirects=False,
                     headers={"User-Agent": USER_AGENT},
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+                    limits=httpx.Limits(
+                        max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE
+                    ),
                 )
             )
         return clients[key]
@@ -565,19 +596,21 @@ class AssemblyAIHook(BaseHook):
             "reraise": True,
         }
 
-    def _request(self, method: str, path_or_url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _request(
+        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: _Shape | None = None
+    ) -> Any:
         settings = self.settings
         for attempt in Retrying(**self._retry_policy(settings, method)):
             with attempt:
                 request = self._prepare(self.client, settings, method, path_or_url, body)
                 with _transport_errors(request, settings):
                     response = self.client.send(request)
-                return _parse_response(response, settings)  # type: ignore[no-any-return]
+                return _parse_response(response, settings, shape)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _arequest(
-        self, method: str, path_or_url: str, body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: _Shape | None = None
+    ) -> Any:
         settings = await self.aget_settings()
         shared = self._async_client(settings)
         async for attempt in AsyncRetrying(**self._retry_policy(settings, method, shared.hold_back)):
@@ -587,8 +620,9 @@ class AssemblyAIHook(BaseHook):
                     await self._get_limiter().acquire()
                 await shared.wait_turn()
                 with _transport_errors(request, settings):
-                    response = await shared.client.send(request)
-                return _parse_response(response, settings)  # type: ignore[no-any-return]
+                    async with shared.slots:
+                        response = await shared.client.send(request)
+                return _parse_response(response, settings, shape)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _get_limiter(self) -> AsyncLimiter:
@@ -596,8 +630,10 @@ class AssemblyAIHook(BaseHook):
             from aiolimiter import AsyncLimiter
 
             rate = float(self.max_requests_per_second or 0)
-            # A one-second bucket of `rate` tokens: smooth, with at most one second's worth of burst.
-            self._limiter = AsyncLimiter(max_rate=rate, time_period=1.0)
+            # A leaky bucket holding a tenth of a second's worth of requests: the average rate is
+            # `rate`, and a burst never exceeds rate/10, so a server-side limit of the same rate holds.
+            burst = max(1.0, rate / 10)
+            self._limiter = AsyncLimiter(max_rate=burst, time_period=burst / rate)
         return self._limiter
 
     # -- sync API ------------------------------------------------------------------------------
@@ -608,8 +644,7 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        body = self._request("GET", _transcript_path(transcript_id))
-        return _parse_model(Transcript.from_api, body, "transcript")  # type: ignore[no-any-return]
+        return self._request("GET", _transcript_path(transcript_id), shape=_TRANSCRIPT)  # type: ignore[no-any-return]
 
     def submit_transcript(self, audio_url: str, **options: Any) -> Transcript:
         """
@@ -620,8 +655,8 @@ class AssemblyAIHook(BaseHook):
         """
         if not isinstance(audio_url, str) or not audio_url.startswith(("http://", "https://")):
             raise ValueError(f"audio_url must be an http(s) URL, got {audio_url!r}")
-        body = self._request("POST", TRANSCRIPT_PATH, {"audio_url": audio_url, **options})
-        return _parse_model(Transcript.from_api, body, "transcript")  # type: ignore[no-any-return]
+        body = {"audio_url": audio_url, **options}
+        return self._request("POST", TRANSCRIPT_PATH, body, _TRANSCRIPT)  # type: ignore[no-any-return]
 
     def delete_transcript(self, transcript_id: str) -> Transcript:
         """
@@ -629,8 +664,7 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        body = self._request("DELETE", _transcript_path(transcript_id))
-        return _deleted(_parse_model(Transcript.from_api, body, "transcript"))
+        return _deleted(self._request("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
 
     def list_transcripts(
         self,
@@ -654,7 +688,7 @@ class AssemblyAIHook(BaseHook):
         """
         pager = _Pager(self.settings, _list_url(status, created_on, before_id, after_id, limit))
         while pager.url is not None:
-            yield from pager.advance(self._request("GET", pager.url))
+            yield from pager.advance(self._request("GET", pager.url, shape=_LIST_PAGE))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and the URL with one cheap request (``GET /v2/transcript?limit=1``)."""
@@ -672,8 +706,9 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        body = await self._arequest("GET", _transcript_path(transcript_id))
-        return _parse_model(Transcript.from_api, body, "transcript")  # type: ignore[no-any-return]
+        return await self._arequest(  # type: ignore[no-any-return]
+            "GET", _transcript_path(transcript_id), shape=_TRANSCRIPT
+        )
 
     async def adelete_transcript(self, transcript_id: str) -> Transcript:
         """
@@ -681,8 +716,7 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        body = await self._arequest("DELETE", _transcript_path(transcript_id))
-        return _deleted(_parse_model(Transcript.from_api, body, "transcript"))
+        return _deleted(await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
 
     async def alist_transcripts(
         self,
@@ -704,7 +738,7 @@ class AssemblyAIHook(BaseHook):
         """
         pager = _Pager(await self.aget_settings(), _list_url(status, created_on, before_id, after_id, limit))
         while pager.url is not None:
-            for item in pager.advance(await self._arequest("GET", pager.url)):
+            for item in pager.advance(await self._arequest("GET", pager.url, shape=_LIST_PAGE)):
                 yield item
 
 

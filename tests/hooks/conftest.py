@@ -1,0 +1,76 @@
+"""Fixtures for the hook tests: a respx router, a hook on the default connection, a retry-wait spy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import respx
+from tenacity import RetryCallState
+
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """respx router: every request must be mocked; routes that must stay unused are allowed."""
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+@pytest.fixture
+def hook(set_connection: Callable[..., None]) -> Iterator[AssemblyAIHook]:
+    """A hook on ``assemblyai_default`` (US region, the test key)."""
+    set_connection()
+    hook = AssemblyAIHook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+async def shared_clients() -> AsyncIterator[None]:
+    """Close the async clients shared on the test's event loop afterwards."""
+    yield
+    await AssemblyAIHook.aclose_shared_clients()
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every sleep tenacity is about to take between attempts (tiny in tests, but real)."""
+    recorded: list[float] = []
+    original = AssemblyAIHook._retry_policy
+
+    def spy(self: AssemblyAIHook, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        policy = original(self, *args, **kwargs)
+        before_sleep: Callable[[RetryCallState], None] = policy["before_sleep"]
+
+        def recording(state: RetryCallState) -> None:
+            assert state.next_action is not None
+            recorded.append(state.next_action.sleep)
+            before_sleep(state)
+
+        policy["before_sleep"] = recording
+        return policy
+
+    monkeypatch.setattr(AssemblyAIHook, "_retry_policy", spy)
+    return recorded
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """
+    Return everything logged so far, at DEBUG and above.
+
+    Airflow 2 logs through stdlib logging (caplog); Airflow 3's structlog writes to stderr (capfd).
+    """
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+
+    def text() -> str:
+        captured = capfd.readouterr()
+        seen.extend((captured.out, captured.err))
+        return caplog.text + "".join(seen)
+
+    return text
