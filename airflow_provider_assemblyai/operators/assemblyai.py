@@ -56,9 +56,11 @@ class DeleteTranscriptOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
-        if not 0 < poll_interval < math.inf:
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, (int, float))
+            or not 0 < poll_interval < math.inf
+        ):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         self.transcript_id = transcript_id
         self.assemblyai_conn_id = assemblyai_conn_id
