@@ -1,0 +1,210 @@
+"""
+TranscriptStatusTrigger: wait in the triggerer until a transcript reaches a status, fails, or time is up.
+
+The trigger row stores only plain values (ids, statuses, numbers): the API key is read from the
+connection inside :meth:`TranscriptStatusTrigger.run`, with ``get_async_connection`` (through
+:meth:`AssemblyAIHook.aget_settings`), and polls go through the hook's async client, which is shared
+by every trigger on the triggerer's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_assemblyai.exceptions import (
+    AssemblyAIRateLimitError,
+    AssemblyAIServerError,
+    AssemblyAITransportError,
+)
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+from airflow_provider_assemblyai.models import Transcript, TranscriptStatus, validate_transcript_id
+
+#: Errors that may go away on the next poll (after the hook's own retries gave up on them).
+TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
+
+
+def parse_status_sets(
+    target_statuses: object, failure_statuses: object
+) -> tuple[tuple[TranscriptStatus, ...], tuple[TranscriptStatus, ...]]:
+    """
+    Parse and check the target and failure statuses: known, non-empty target, disjoint.
+
+    :param target_statuses: the statuses that end the wait successfully.
+    :param failure_statuses: the statuses that end it as a failure (may be empty).
+    """
+    targets = TranscriptStatus.parse_many(target_statuses, argument="target_statuses")
+    failures: tuple[TranscriptStatus, ...] = ()
+    if failure_statuses is None or (
+        isinstance(failure_statuses, (list, tuple, set, frozenset)) and not failure_statuses
+    ):
+        failures = ()
+    else:
+        failures = TranscriptStatus.parse_many(failure_statuses, argument="failure_statuses")
+    overlap = sorted(status.value for status in set(targets) & set(failures))
+    if overlap:
+        raise ValueError(f"target_statuses and failure_statuses must not overlap; both contain {overlap}")
+    return targets, failures
+
+
+def check_poll_interval(value: object, *, argument: str = "poll_interval") -> float:
+    """
+    Return ``value`` as a float if it is a positive, finite number of seconds, else raise ValueError.
+
+    :param value: the candidate interval.
+    :param argument: the argument name to put in the error message.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class TranscriptStatusTrigger(BaseTrigger):
+    """
+    Poll ``GET /v2/transcript/{id}`` until the status is a target or failure status, or the deadline passes.
+
+    Emits exactly one event, ``{"status", "transcript_id", "transcript_status", "message"}``, whose
+    ``status`` is ``success`` (a target status), ``failure`` (a failure status; the message carries the
+    API's error text), ``timeout`` (``end_time`` passed first) or ``error`` (a non-transient API error
+    such as a rejected key or an unknown transcript). Rate limits, 5xx and dropped connections that
+    outlast the hook's retries are retried on the next poll, until the deadline.
+
+    .. seealso:: README section "Operators and sensor".
+
+    :param transcript_id: the transcript to wait for.
+    :param assemblyai_conn_id: the Airflow connection id.
+    :param target_statuses: statuses that end the wait with ``success``.
+    :param failure_statuses: statuses that end the wait with ``failure`` (disjoint from the targets).
+    :param poll_interval: seconds between polls.
+    :param end_time: absolute deadline as a Unix timestamp (``time.time()``); None waits forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        transcript_id: str,
+        assemblyai_conn_id: str = "assemblyai_default",
+        target_statuses: Sequence[str] = ("completed",),
+        failure_statuses: Sequence[str] = ("error",),
+        poll_interval: float = 5.0,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.transcript_id = validate_transcript_id(transcript_id)
+        if not isinstance(assemblyai_conn_id, str) or not assemblyai_conn_id:
+            raise ValueError(f"assemblyai_conn_id must be a non-empty string, got {assemblyai_conn_id!r}")
+        self.assemblyai_conn_id = assemblyai_conn_id
+        targets, failures = parse_status_sets(target_statuses, failure_statuses)
+        self.target_statuses = [status.value for status in targets]
+        self.failure_statuses = [status.value for status in failures]
+        self.poll_interval = check_poll_interval(poll_interval)
+        if end_time is not None and (
+            isinstance(end_time, bool)
+            or not isinstance(end_time, (int, float))
+            or not math.isfinite(end_time)
+        ):
+            raise ValueError(f"end_time must be a Unix timestamp (float) or None, got {end_time!r}")
+        self.end_time = None if end_time is None else float(end_time)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and the plain-value kwargs to re-create this trigger (never the key)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "transcript_id": self.transcript_id,
+                "assemblyai_conn_id": self.assemblyai_conn_id,
+                "target_statuses": list(self.target_statuses),
+                "failure_statuses": list(self.failure_statuses),
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    def _seconds_left(self) -> float | None:
+        return None if self.end_time is None else self.end_time - time.time()
+
+    def _event(self, status: str, transcript_status: str | None, message: str) -> TriggerEvent:
+        return TriggerEvent(  # type: ignore[no-untyped-call]
+            {
+                "status": status,
+                "transcript_id": self.transcript_id,
+                "transcript_status": transcript_status,
+                "message": message,
+            }
+        )
+
+    async def _poll(self, hook: AssemblyAIHook) -> Transcript:
+        """
+        Fetch the transcript; a poll (with the hook's retries) may not run past the deadline.
+
+        ``asyncio.wait`` rather than ``asyncio.wait_for``: before Python 3.12, ``wait_for`` can swallow
+        a cancellation that arrives as the request finishes, and the triggerer must see every one.
+        """
+        left = self._seconds_left()
+        if left is None or left <= 0:  # no deadline, or restarted past it: one poll, uncut
+            return await hook.aget_transcript(self.transcript_id)
+        request = asyncio.ensure_future(hook.aget_transcript(self.transcript_id))
+        try:
+            await asyncio.wait({request}, timeout=left)
+        finally:
+            if not request.done():
+                request.cancel()
+        if not request.done():
+            await asyncio.wait({request})  # let the cancelled request unwind; its outcome is ignored
+            raise asyncio.TimeoutError
+        return request.result()
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done and yield exactly one event (cancellation propagates; nothing remote stops)."""
+        # One hook per trigger; its AsyncClient is the loop's shared one, so it is never closed here.
+        hook = AssemblyAIHook(self.assemblyai_conn_id)
+        last_status: str | None = None
+        last_problem = "no poll finished"
+        while True:
+            try:
+                transcript = await self._poll(hook)
+            except TRANSIENT_ERRORS as error:
+                last_problem = f"the last poll failed: {error}"
+                self.log.warning("Polling transcript %s failed, will retry: %s", self.transcript_id, error)
+            except asyncio.TimeoutError:
+                last_problem = "the last poll was still running at the deadline"
+            except Exception as error:  # auth, not found, bad connection, malformed answer: not transient
+                yield self._event(
+                    "error",
+                    last_status,
+                    f"Could not poll transcript {self.transcript_id}: {type(error).__name__}: {error}",
+                )
+                return
+            else:
+                last_status = transcript.status.value
+                last_problem = f"its status was still {last_status!r}"
+                if last_status in self.target_statuses:
+                    self.log.info("Transcript %s reached status %s", self.transcript_id, last_status)
+                    yield self._event(
+                        "success", last_status, f"Transcript {self.transcript_id} is {last_status}"
+                    )
+                    return
+                if last_status in self.failure_statuses:
+                    yield self._event(
+                        "failure",
+                        last_status,
+                        f"Transcript {self.transcript_id} ended with status {last_status!r}: "
+                        f"{transcript.error or 'the API gave no error text'}",
+                    )
+                    return
+                self.log.debug("Transcript %s is %s", self.transcript_id, last_status)
+            left = self._seconds_left()
+            if left is not None and left <= 0:
+                yield self._event(
+                    "timeout",
+                    last_status,
+                    f"Transcript {self.transcript_id} did not reach {self.target_statuses} before the "
+                    f"deadline ({self.end_time:.0f}, Unix time): {last_problem}",
+                )
+                return
+            await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))

@@ -1,0 +1,371 @@
+"""TranscriptStatusTrigger, driven with asyncio against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from typing import Any
+
+import httpcore
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, _shared_async_clients
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
+from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+from tests.conftest import TEST_API_KEY
+
+CLASSPATH = "airflow_provider_assemblyai.triggers.assemblyai.TranscriptStatusTrigger"
+
+
+async def run_to_end(trigger: TranscriptStatusTrigger, timeout: float = 60.0) -> list[TriggerEvent]:
+    """Every event run() yields until it returns (a trigger must yield exactly one)."""
+
+    async def collect() -> list[TriggerEvent]:
+        return [event async for event in trigger.run()]
+
+    return await asyncio.wait_for(collect(), timeout)
+
+
+def recreate(trigger: TranscriptStatusTrigger) -> TranscriptStatusTrigger:
+    """Re-create a trigger from serialize() the way the triggerer does (import the classpath)."""
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert isinstance(rebuilt, TranscriptStatusTrigger)
+    return rebuilt
+
+
+def gets(emu: AssemblyAIEmulator, transcript_id: str) -> list[Any]:
+    return emu.requests_for(method="GET", path=f"/v2/transcript/{transcript_id}")
+
+
+def payload(status: str, transcript_id: str, transcript_status: str | None, message: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "transcript_id": transcript_id,
+        "transcript_status": transcript_status,
+        "message": message,
+    }
+
+
+# -- construction and serialization ---------------------------------------------------------------
+
+
+def test_serialize_returns_classpath_and_plain_values_only() -> None:
+    trigger = TranscriptStatusTrigger(
+        transcript_id="abc-123",
+        assemblyai_conn_id="aai_eu",
+        target_statuses=("completed", "error"),
+        failure_statuses=[],
+        poll_interval=2,
+        end_time=1_900_000_000,
+    )
+    assert trigger.serialize() == (
+        CLASSPATH,
+        {
+            "transcript_id": "abc-123",
+            "assemblyai_conn_id": "aai_eu",
+            "target_statuses": ["completed", "error"],
+            "failure_statuses": [],
+            "poll_interval": 2.0,
+            "end_time": 1_900_000_000.0,
+        },
+    )
+    _, kwargs = trigger.serialize()
+    assert all(isinstance(v, (str, float, list)) for v in kwargs.values())
+    assert recreate(trigger).serialize() == trigger.serialize()
+
+
+async def test_round_trip_behaves_the_same_and_never_holds_the_key(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="error", error="Download error: 404 from the audio host")
+    original = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05, end_time=time.time() + 30)
+    rebuilt = recreate(original)
+    first, second = await run_to_end(original), await run_to_end(rebuilt)
+    assert first == second
+    assert first[0].payload["status"] == "failure"
+    for text in (repr(original), repr(rebuilt), str(original.serialize()), repr(first)):
+        assert TEST_API_KEY not in text
+    assert TEST_API_KEY not in str(vars(original))
+    assert TEST_API_KEY not in str(vars(rebuilt))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"transcript_id": "../v2/transcript"}, "not a valid transcript id"),
+        ({"transcript_id": ""}, "must not be empty"),
+        ({"transcript_id": 123}, "must be a string"),
+        ({"poll_interval": 0}, "poll_interval must be a positive number of seconds, got 0"),
+        ({"poll_interval": -1.5}, "got -1.5"),
+        ({"poll_interval": float("nan")}, "got nan"),
+        ({"poll_interval": "5"}, "got '5'"),
+        ({"target_statuses": ("done",)}, "target_statuses has unknown status 'done'"),
+        ({"target_statuses": ()}, "target_statuses must be a non-empty list"),
+        ({"failure_statuses": ("failed",)}, "failure_statuses has unknown status 'failed'"),
+        ({"target_statuses": ("completed", "error")}, r"must not overlap; both contain \['error'\]"),
+        ({"end_time": "tomorrow"}, "end_time must be a Unix timestamp"),
+        ({"end_time": float("inf")}, "end_time must be a Unix timestamp"),
+        ({"assemblyai_conn_id": ""}, "assemblyai_conn_id must be a non-empty string"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_value(kwargs: dict[str, Any], match: str) -> None:
+    arguments: dict[str, Any] = {"transcript_id": "abc", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        TranscriptStatusTrigger(**arguments)
+
+
+# -- the four event kinds ---------------------------------------------------------------------------
+
+
+async def test_success_once_the_transcript_completes(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing", completes_in=0.6)
+    trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.1, end_time=time.time() + 60)
+    events = await run_to_end(trigger)
+    assert events == [TriggerEvent(payload("success", tid, "completed", f"Transcript {tid} is completed"))]
+    polls = gets(emulator, tid)
+    assert len(polls) >= 2
+    assert all(r.status == 200 for r in polls)
+    assert not emulator.requests_for(method="DELETE")
+
+
+async def test_custom_target_statuses(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    trigger = TranscriptStatusTrigger(
+        transcript_id=tid, target_statuses=["processing"], failure_statuses=[], poll_interval=0.1
+    )
+    assert await run_to_end(trigger) == [
+        TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
+    ]
+
+
+async def test_failure_carries_the_api_error_text(emulator: AssemblyAIEmulator) -> None:
+    api_error = "Download error, unable to download https://example.com/a.mp3"
+    tid = emulator.create_transcript(
+        "us", status="queued", completes_in=0.4, final_status="error", error=api_error
+    )
+    trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.1, end_time=time.time() + 60)
+    events = await run_to_end(trigger)
+    assert events == [
+        TriggerEvent(
+            payload("failure", tid, "error", f"Transcript {tid} ended with status 'error': {api_error}")
+        )
+    ]
+
+
+async def test_timeout_at_the_deadline_then_no_more_polls(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing")  # never completes
+    end_time = time.time() + 0.5
+    events = await run_to_end(
+        TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.1, end_time=end_time)
+    )
+    assert time.time() >= end_time
+    assert len(events) == 1
+    event = events[0].payload
+    assert (event["status"], event["transcript_status"]) == ("timeout", "processing")
+    assert f"Transcript {tid} did not reach ['completed'] before the deadline" in event["message"]
+    assert "its status was still 'processing'" in event["message"]
+    polls = len(gets(emulator, tid))
+    await asyncio.sleep(0.3)
+    assert len(gets(emulator, tid)) == polls
+
+
+async def test_error_on_a_rejected_key(emulator: AssemblyAIEmulator, set_connection: Any) -> None:
+    set_connection("aai_wrong_key", password="not-the-key", base_url=emulator.base_url("us"), max_retries=0)
+    tid = emulator.create_transcript("us", status="completed")
+    trigger = TranscriptStatusTrigger(
+        transcript_id=tid, assemblyai_conn_id="aai_wrong_key", poll_interval=0.05, end_time=time.time() + 30
+    )
+    [event] = await run_to_end(trigger)
+    assert event.payload["status"] == "error"
+    assert event.payload["transcript_status"] is None
+    assert "AssemblyAIAuthError" in event.payload["message"]
+    assert "HTTP 401" in event.payload["message"]
+    assert "not-the-key" not in event.payload["message"]
+    assert len(gets(emulator, tid)) == 1  # not retried: a rejected key does not heal by itself
+
+
+async def test_error_on_an_unknown_transcript(emulator: AssemblyAIEmulator) -> None:
+    trigger = TranscriptStatusTrigger(transcript_id="no-such-transcript", poll_interval=0.05)
+    [event] = await run_to_end(trigger)
+    assert event.payload["status"] == "error"
+    assert event.payload["transcript_id"] == "no-such-transcript"
+    assert "TranscriptNotFoundError" in event.payload["message"]
+    assert "transcript id not found" in event.payload["message"]
+
+
+async def test_error_on_a_missing_connection(close_shared_clients: None) -> None:
+    trigger = TranscriptStatusTrigger(transcript_id="abc", assemblyai_conn_id="aai_does_not_exist")
+    [event] = await run_to_end(trigger)
+    assert event.payload["status"] == "error"
+    assert "aai_does_not_exist" in event.payload["message"]
+
+
+# -- transient faults ------------------------------------------------------------------------------
+
+
+async def test_transient_faults_are_retried_on_the_next_poll(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="completed")
+    path = f"/v2/transcript/{tid}"
+    emulator.fail_next("empty", path=path, status=503)
+    emulator.fail_next("rate_limit", path=path, retry_after=0)
+    emulator.fail_next("drop", path=path)
+    trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05, end_time=time.time() + 60)
+    assert await run_to_end(trigger) == [
+        TriggerEvent(payload("success", tid, "completed", f"Transcript {tid} is completed"))
+    ]
+    assert [(r.status, r.fault) for r in gets(emulator, tid)] == [
+        (503, "empty"),
+        (429, "rate_limit"),
+        (None, "drop"),
+        (200, None),
+    ]
+
+
+async def test_transient_faults_give_up_only_at_the_deadline(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="completed")
+    emulator.fail_randomly("error", 1.0, path=f"/v2/transcript/{tid}", status=500)
+    end_time = time.time() + 0.6
+    [event] = await run_to_end(
+        TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.1, end_time=end_time)
+    )
+    assert time.time() >= end_time
+    assert event.payload["status"] == "timeout"
+    assert event.payload["transcript_status"] is None
+    assert "the last poll failed" in event.payload["message"]
+    assert "HTTP 500" in event.payload["message"]
+    assert len(gets(emulator, tid)) >= 2
+
+
+async def test_a_slow_poll_does_not_run_past_the_deadline(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    emulator.fail_randomly("slow", 1.0, path=f"/v2/transcript/{tid}", delay=30)
+    end_time = time.time() + 0.5
+    [event] = await run_to_end(
+        TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.1, end_time=end_time)
+    )
+    assert event.payload["status"] == "timeout"
+    assert "still running at the deadline" in event.payload["message"]
+
+
+# -- deadline across a triggerer restart, cancellation ---------------------------------------------
+
+
+async def test_a_restart_keeps_the_absolute_deadline(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    end_time = time.time() + 0.3
+    before = TranscriptStatusTrigger(transcript_id=tid, poll_interval=30, end_time=end_time)
+    _, stored = before.serialize()
+    await asyncio.sleep(0.4)  # the triggerer is down past the deadline
+    after = recreate(before)
+    assert after.end_time == end_time == stored["end_time"]
+    [event] = await run_to_end(after)
+    # One poll, then the timeout: with a 30 s interval, a deadline restarted on recreation would hang.
+    assert event.payload["status"] == "timeout"
+    assert len(gets(emulator, tid)) == 1
+
+
+async def test_a_restart_after_the_deadline_still_reports_a_finished_transcript(
+    emulator: AssemblyAIEmulator,
+) -> None:
+    tid = emulator.create_transcript("us", status="completed")
+    trigger = TranscriptStatusTrigger(transcript_id=tid, end_time=time.time() - 5)
+    [event] = await run_to_end(trigger)
+    assert event.payload["status"] == "success"
+
+
+async def test_cancellation_propagates_and_stops_polling(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05, end_time=time.time() + 60)
+    events: list[TriggerEvent] = []
+
+    async def consume() -> None:
+        async for event in trigger.run():
+            events.append(event)
+
+    task = asyncio.create_task(consume())
+    for _ in range(400):
+        if len(gets(emulator, tid)) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    polls = len(gets(emulator, tid))
+    await asyncio.sleep(0.3)
+    assert polls >= 2
+    assert len(gets(emulator, tid)) == polls
+    assert events == []
+    assert [r.method for r in emulator.requests] == ["GET"] * polls  # nothing remote was cancelled
+    await trigger.cleanup()
+    assert [r.method for r in emulator.requests] == ["GET"] * polls
+    assert emulator.get("us", tid)["status"] == "processing"
+
+
+async def test_cancellation_during_a_request_propagates(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    emulator.fail_randomly("slow", 1.0, path=f"/v2/transcript/{tid}", delay=30)
+    task = asyncio.create_task(
+        run_to_end(TranscriptStatusTrigger(transcript_id=tid, end_time=time.time() + 60))
+    )
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+# -- no blocking calls, shared pools -------------------------------------------------------------
+
+
+async def test_run_makes_no_blocking_calls(
+    emulator: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync connection lookup and time.sleep would stall the triggerer: make them fail loudly."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("blocking call inside TranscriptStatusTrigger.run()")
+
+    monkeypatch.setattr(AssemblyAIHook, "get_connection", forbidden)
+    monkeypatch.setattr(time, "sleep", forbidden)
+    tid = emulator.create_transcript("us", status="processing", completes_in=0.3)
+    [event] = await run_to_end(TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05))
+    assert event.payload["status"] == "success"
+
+
+async def test_many_triggers_share_one_connection_pool(
+    set_connection: Any, close_shared_clients: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 triggers on one loop: one shared AsyncClient, and far fewer TCP connections than polls."""
+    opened: list[object] = []
+    create_connection = httpcore.AsyncConnectionPool.create_connection
+
+    def counting(pool: httpcore.AsyncConnectionPool, origin: httpcore.Origin) -> Any:
+        opened.append(origin)
+        return create_connection(pool, origin)
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "create_connection", counting)
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
+        set_connection(password=TEST_API_KEY, base_url=emu.base_url("us"), max_retries=0)
+        ids = [emu.create_transcript("us", status="processing", completes_in=60) for _ in range(50)]
+
+        async def complete_once_each_was_polled_three_times() -> None:
+            for _ in range(2400):  # at most 2 minutes
+                if min(len(gets(emu, tid)) for tid in ids) >= 3:
+                    emu.advance(600)
+                    return
+                await asyncio.sleep(0.05)
+
+        end_time = time.time() + 120
+        triggers = [
+            TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time) for t in ids
+        ]
+        releaser = asyncio.create_task(complete_once_each_was_polled_three_times())
+        results = await asyncio.wait_for(asyncio.gather(*(run_to_end(t) for t in triggers)), 120)
+        await releaser
+        polls = len(emu.requests_for(method="GET"))
+    assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 50
+    assert polls >= 4 * 50  # three polls "processing" and one "completed" at least, each
+    assert 1 <= len(opened) <= 50  # at most one connection per concurrently polling trigger
+    assert len(opened) * 4 <= polls
+    assert len(_shared_async_clients[asyncio.get_running_loop()]) == 1
