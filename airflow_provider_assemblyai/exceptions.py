@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class AssemblyAIError(AirflowException):
@@ -61,3 +61,11 @@ class AssemblyAITransportError(AssemblyAIError):
     #: False when the request certainly never reached the server (connect failure), so even a
     #: non-idempotent call may be retried.
     request_sent: bool = True
+
+
+class TranscriptFailedError(AssemblyAIError, AirflowFailException):
+    """
+    The transcript reached a failure status (by default ``error``): the task fails without retries.
+
+    ``api_error`` holds the API's error text; ``soft_fail=True`` turns it into a skip, in every mode.
+    """

@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -28,6 +27,7 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAIRateLimitError,
     AssemblyAIServerError,
     AssemblyAITransportError,
+    TranscriptFailedError,
 )
 
 if TYPE_CHECKING:
@@ -39,14 +39,6 @@ if TYPE_CHECKING:
 #: Extra time the scheduler grants a deferred sensor beyond ``timeout`` before failing it itself:
 #: the trigger's own deadline fires first; this is only the backstop for a triggerer that is down.
 DEFERRAL_GRACE_SECONDS = 60.0
-
-
-class TranscriptFailedError(AssemblyAIError, AirflowFailException):
-    """
-    The transcript reached a failure status (by default ``error``): the task fails without retries.
-
-    ``api_error`` holds the API's error text; ``soft_fail=True`` turns it into a skip, in every mode.
-    """
 
 
 def _positive_seconds(name: str, value: object) -> float:
