@@ -1,9 +1,9 @@
-"""Shared fixtures. The emulator fixtures (``assemblyai_emulator``...) come from the package's pytest plugin."""
+"""Shared fixtures; the emulator fixtures (``assemblyai_emulator``...) come from the package's plugin."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,7 +21,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def set_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+def set_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Define an AssemblyAI connection through ``AIRFLOW_CONN_<ID>`` (JSON form)."""
 
     def _set(
@@ -35,4 +35,4 @@ def set_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., No
             value["password"] = password
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
 
-    yield _set
+    return _set
