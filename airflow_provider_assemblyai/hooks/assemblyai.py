@@ -390,7 +390,7 @@ class _SharedAsyncClient:
 
 
 _shared_async_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, float], _SharedAsyncClient]
+    asyncio.AbstractEventLoop, dict[tuple[str, float, int], _SharedAsyncClient]
 ]
 _shared_async_clients = weakref.WeakKeyDictionary()
 
@@ -406,6 +406,8 @@ class AssemblyAIHook(BaseHook):
 
     :param assemblyai_conn_id: the Airflow connection id.
     :param max_requests_per_second: client-side rate limit for async calls (None: no limit).
+    :param async_pool_size: connections of the shared async pool (and requests in flight at once);
+        the default suits many triggers on one loop, a purge raises it to its concurrency.
     """
 
     conn_name_attr = "assemblyai_conn_id"
@@ -423,11 +425,15 @@ class AssemblyAIHook(BaseHook):
         assemblyai_conn_id: str = default_conn_name,
         *,
         max_requests_per_second: float | None = None,
+        async_pool_size: int = ASYNC_POOL_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(async_pool_size, bool) or not isinstance(async_pool_size, int) or async_pool_size < 1:
+            raise ValueError(f"async_pool_size must be a whole number >= 1, got {async_pool_size!r}")
         self.assemblyai_conn_id = assemblyai_conn_id
         self.max_requests_per_second = max_requests_per_second
+        self.async_pool_size = async_pool_size
         self._async_settings: ConnectionSettings | None = None
         self._limiter: AsyncLimiter | None = None
 
@@ -517,20 +523,25 @@ class AssemblyAIHook(BaseHook):
         if "client" in self.__dict__:
             self.__dict__.pop("client").close()
 
-    def _async_client(self, settings: ConnectionSettings) -> _SharedAsyncClient:
+    async def _async_client(self, settings: ConnectionSettings) -> _SharedAsyncClient:
         clients = _shared_async_clients.setdefault(asyncio.get_running_loop(), {})
-        key = (settings.base_url, settings.timeout)
+        size = self.async_pool_size
+        key = (settings.base_url, settings.timeout, size)
         if key not in clients:
-            clients[key] = _SharedAsyncClient(
-                httpx.AsyncClient(
-                    timeout=settings.timeout,
-                    follow_redirects=False,
-                    headers={"User-Agent": USER_AGENT},
-                    verify=_ssl_context(),
-                    limits=httpx.Limits(
-                        max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE
+            # Loading the CA bundle blocks for tens of ms: do it off the loop (once per process).
+            ssl_context = await asyncio.to_thread(_ssl_context)
+            clients.setdefault(
+                key,
+                _SharedAsyncClient(
+                    httpx.AsyncClient(
+                        timeout=settings.timeout,
+                        follow_redirects=False,
+                        headers={"User-Agent": USER_AGENT},
+                        verify=ssl_context,
+                        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
                     ),
-                )
+                    slots=asyncio.Semaphore(size),
+                ),
             )
         return clients[key]
 
@@ -624,7 +635,7 @@ class AssemblyAIHook(BaseHook):
         self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: _Shape | None = None
     ) -> Any:
         settings = await self.aget_settings()
-        shared = self._async_client(settings)
+        shared = await self._async_client(settings)
         async for attempt in AsyncRetrying(**self._retry_policy(settings, method, shared.hold_back)):
             with attempt:
                 request = self._prepare(shared.client, settings, method, path_or_url, body)

@@ -247,7 +247,7 @@ def _may_have_taken_effect(error: Exception) -> bool:
 if TYPE_CHECKING:
     from datetime import datetime
 
-#: The hook's shared async pool holds 100 connections; more concurrency would only queue in it.
+#: The most deletions in flight at once; the hook's async pool is sized to the concurrency asked for.
 PURGE_MAX_CONCURRENCY = 100
 
 
@@ -360,9 +360,13 @@ class PurgeTranscriptsOperator(BaseOperator):
     @cached_property
     def hook(self) -> AssemblyAIHook:
         """The AssemblyAI hook of :attr:`assemblyai_conn_id`, with the rate limit."""
-        from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+        from airflow_provider_assemblyai.hooks.assemblyai import ASYNC_POOL_SIZE, AssemblyAIHook
 
-        return AssemblyAIHook(self.assemblyai_conn_id, max_requests_per_second=self.max_requests_per_second)
+        return AssemblyAIHook(
+            self.assemblyai_conn_id,
+            max_requests_per_second=self.max_requests_per_second,
+            async_pool_size=max(ASYNC_POOL_SIZE, self.concurrency),
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate the rendered fields, run the purge, push the summary; fail if asked to."""

@@ -79,8 +79,8 @@ async def test_async_client_is_shared_between_hooks_on_a_loop(
     first, second = AssemblyAIHook(), AssemblyAIHook("assemblyai_second")
     await first.aget_transcript("abc")
     await second.aget_transcript("abc")
-    shared = first._async_client(await first.aget_settings())
-    assert shared is second._async_client(await second.aget_settings())
+    shared = await first._async_client(await first.aget_settings())
+    assert shared is await second._async_client(await second.aget_settings())
     assert shared.client.follow_redirects is False
     await AssemblyAIHook.aclose_shared_clients()
     assert shared.client.is_closed

@@ -99,8 +99,8 @@ async def test_async_pool_is_shared_and_connections_reused(connect: AssemblyAIEm
         for tid in ids:
             await first.aget_transcript(tid)
             await second.aget_transcript(tid)
-        shared = first._async_client(await first.aget_settings())
-        assert second._async_client(await second.aget_settings()) is shared
+        shared = await first._async_client(await first.aget_settings())
+        assert await second._async_client(await second.aget_settings()) is shared
         pool = shared.client._transport._pool  # type: ignore[attr-defined]
         assert len(pool.connections) == 1
     finally:

@@ -323,7 +323,7 @@ async def test_a_429_holds_back_other_requests_on_the_shared_client(
     api.get(f"{US}/v2/transcript/b").mock(side_effect=answer_b)
 
     task_a = asyncio.create_task(limited.aget_transcript("a"))
-    shared = limited._async_client(await limited.aget_settings())
+    shared = await limited._async_client(await limited.aget_settings())
     while shared.resume_at == 0.0:  # noqa: ASYNC110 (until a's 429 has been handled)
         await asyncio.sleep(0)
     held_until = shared.resume_at
@@ -332,7 +332,7 @@ async def test_a_429_holds_back_other_requests_on_the_shared_client(
     result_a = await task_a
 
     assert (result_a.id, result_b.id) == ("a", "b")
-    assert other._async_client(await other.aget_settings()) is shared
+    assert await other._async_client(await other.aget_settings()) is shared
     assert held_until - first_429_at >= 0.2 - 0.05  # the pool was held for about Retry-After
     assert arrivals["b"][0] >= held_until  # b was not sent before the hold ended
     assert len(arrivals["a"]) == 2
