@@ -2,85 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
-from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
+from airflow_provider_assemblyai.validation import TranscriptStatus, validate_transcript_id
+
+__all__ = [
+    "PageDetails",
+    "Transcript",
+    "TranscriptList",
+    "TranscriptListItem",
+    "TranscriptStatus",
+    "validate_transcript_id",
+]
+
 DELETED_TEXT = "Deleted by user."
 DELETED_URL_SUFFIX = "deleted_by_user"
-MAX_TRANSCRIPT_ID_LENGTH = 128
-_TRANSCRIPT_ID = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
-
-
-class TranscriptStatus(str, Enum):
-    """The status of a transcript; ``completed`` and ``error`` are terminal."""
-
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    ERROR = "error"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether the transcript will not change status any more (and so can be deleted)."""
-        return self in (TranscriptStatus.COMPLETED, TranscriptStatus.ERROR)
-
-    @classmethod
-    def parse_many(cls, values: object, *, argument: str) -> tuple[TranscriptStatus, ...]:
-        """
-        Parse a status or a collection of statuses, naming ``argument`` and the bad value on error.
-
-        :param values: a status string, a TranscriptStatus, or an iterable of them.
-        :param argument: the argument name to put in the error message.
-        """
-        items = [values] if isinstance(values, (str, TranscriptStatus)) else values
-        if not isinstance(items, (list, tuple, set, frozenset)) or not items:
-            raise ValueError(f"{argument} must be a non-empty list of statuses, got {values!r}")
-        allowed = [status.value for status in cls]
-        parsed = []
-        for item in items:
-            try:
-                parsed.append(cls(item))
-            except ValueError:
-                raise ValueError(
-                    f"{argument} has unknown status {item!r}; expected one of {allowed}"
-                ) from None
-        return tuple(dict.fromkeys(parsed))
-
-
-def validate_transcript_id(value: object) -> str:
-    """
-    Return ``value`` if it is a well-formed transcript id, else raise ValueError naming it.
-
-    A transcript id is a non-empty string of ASCII letters, digits, ``-`` and ``_``, at most 128
-    characters: anything else (slashes, ``..``, ``?``, ``#``, ``%``, whitespace, look-alike unicode,
-    non-strings) could address another URL than the one intended, so it is refused before any request.
-
-    :param value: the candidate transcript id.
-    """
-    if not isinstance(value, str):
-        raise ValueError(f"transcript_id must be a string, got {type(value).__name__} {_short_repr(value)}")
-    if not value:
-        raise ValueError("transcript_id must not be empty")
-    if len(value) > MAX_TRANSCRIPT_ID_LENGTH:
-        raise ValueError(
-            f"transcript_id {_short_repr(value)} is {len(value)} characters long; "
-            f"expected at most {MAX_TRANSCRIPT_ID_LENGTH}"
-        )
-    if not _TRANSCRIPT_ID.fullmatch(value):
-        raise ValueError(
-            f"transcript_id {_short_repr(value)} is not a valid transcript id; "
-            "expected only ASCII letters, digits, '-' and '_'"
-        )
-    return value
-
-
-def _short_repr(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}...'"
 
 
 def _is_deleted(text: str | None, audio_url: str | None) -> bool:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_assemblyai.validation import TranscriptStatus, is_template, validate_transcript_id
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -131,8 +133,6 @@ class DeleteTranscriptOperator(BaseOperator):
 
     def _checked_arguments(self) -> str:
         """Validate the rendered template fields before any request is sent."""
-        from airflow_provider_assemblyai.models import validate_transcript_id
-
         if not isinstance(self.assemblyai_conn_id, str) or not self.assemblyai_conn_id.strip():
             raise ValueError(
                 f"assemblyai_conn_id must be a non-empty connection id, got {self.assemblyai_conn_id!r}"
@@ -338,10 +338,10 @@ class PurgeTranscriptsOperator(BaseOperator):
                 "transcript_ids cannot be combined with older_than/created_before: the API gives no "
                 "creation time for a single transcript; filter the ids upstream"
             )
-        if not _purge_is_template(created_before) and created_before is not None:
+        if not is_template(created_before) and created_before is not None:
             _purge_cutoff(created_before)
         if isinstance(transcript_ids, (list, tuple)) or (
-            isinstance(transcript_ids, str) and not _purge_is_template(transcript_ids)
+            isinstance(transcript_ids, str) and not is_template(transcript_ids)
         ):
             _purge_ids(transcript_ids)
         self.assemblyai_conn_id = assemblyai_conn_id
@@ -418,13 +418,7 @@ class PurgeTranscriptsOperator(BaseOperator):
         return _purge_cutoff(self.created_before)
 
 
-def _purge_is_template(value: object) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
 def _purge_statuses(value: object) -> tuple[str, ...]:
-    from airflow_provider_assemblyai.models import TranscriptStatus
-
     parsed = TranscriptStatus.parse_many(value, argument="statuses")
     in_progress = [status.value for status in parsed if not status.is_terminal]
     if in_progress:
@@ -476,8 +470,6 @@ def _purge_cutoff(value: object) -> datetime:
 
 def _purge_ids(value: object) -> tuple[str, ...]:
     """Check the rendered transcript_ids: a list of valid ids (deduplicated, order kept)."""
-    from airflow_provider_assemblyai.models import validate_transcript_id
-
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, Sequence)):
         raise ValueError(
             f"transcript_ids must be a list of transcript ids, got {type(value).__name__} "

@@ -29,6 +29,7 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAITransportError,
     TranscriptFailedError,
 )
+from airflow_provider_assemblyai.validation import is_template, parse_status_sets, validate_transcript_id
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -46,28 +47,6 @@ def _positive_seconds(name: str, value: object) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
         raise ValueError(f"{name} must be a positive number of seconds or a timedelta, got {value!r}")
     return float(seconds)
-
-
-def _parse_status_sets(target_statuses: object, failure_statuses: object) -> tuple[list[str], list[str]]:
-    """The target and failure statuses as lists of known values; ValueError if unknown or overlapping."""
-    from airflow_provider_assemblyai.models import TranscriptStatus
-
-    targets = [s.value for s in TranscriptStatus.parse_many(target_statuses, argument="target_statuses")]
-    failures: list[str] = []
-    if failure_statuses is not None and not (
-        isinstance(failure_statuses, (list, tuple, set, frozenset)) and not failure_statuses
-    ):
-        failures = [
-            s.value for s in TranscriptStatus.parse_many(failure_statuses, argument="failure_statuses")
-        ]
-    overlap = sorted(set(targets) & set(failures))
-    if overlap:
-        raise ValueError(f"target_statuses and failure_statuses must not overlap; both contain {overlap}")
-    return targets, failures
-
-
-def _is_template(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 class TranscriptSensor(BaseSensorOperator):
@@ -110,14 +89,13 @@ class TranscriptSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_assemblyai.models import validate_transcript_id
-
         if "poke_interval" in kwargs:
             _positive_seconds("poke_interval", kwargs["poke_interval"])
         if kwargs.get("timeout") is not None:
             _positive_seconds("timeout", kwargs["timeout"])
-        targets, failures = _parse_status_sets(target_statuses, failure_statuses)
-        if isinstance(transcript_id, str) and not _is_template(transcript_id):
+        target_set, failure_set = parse_status_sets(target_statuses, failure_statuses)
+        targets, failures = [s.value for s in target_set], [s.value for s in failure_set]
+        if isinstance(transcript_id, str) and not is_template(transcript_id):
             validate_transcript_id(transcript_id)
         super().__init__(**kwargs)
         self.transcript_id = transcript_id
@@ -154,8 +132,6 @@ class TranscriptSensor(BaseSensorOperator):
 
         :param context: the task context.
         """
-        from airflow_provider_assemblyai.models import validate_transcript_id
-
         transcript_id = validate_transcript_id(self.transcript_id)
         try:
             transcript = self.hook.get_transcript(transcript_id)

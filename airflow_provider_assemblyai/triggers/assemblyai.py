@@ -23,45 +23,15 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAITransportError,
 )
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-from airflow_provider_assemblyai.models import Transcript, TranscriptStatus, validate_transcript_id
+from airflow_provider_assemblyai.models import Transcript
+from airflow_provider_assemblyai.validation import (
+    check_poll_interval,
+    parse_status_sets,
+    validate_transcript_id,
+)
 
 #: Errors that may go away on the next poll (after the hook's own retries gave up on them).
 TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
-
-
-def parse_status_sets(
-    target_statuses: object, failure_statuses: object
-) -> tuple[tuple[TranscriptStatus, ...], tuple[TranscriptStatus, ...]]:
-    """
-    Parse and check the target and failure statuses: known, non-empty target, disjoint.
-
-    :param target_statuses: the statuses that end the wait successfully.
-    :param failure_statuses: the statuses that end it as a failure (may be empty).
-    """
-    targets = TranscriptStatus.parse_many(target_statuses, argument="target_statuses")
-    failures: tuple[TranscriptStatus, ...] = ()
-    if failure_statuses is None or (
-        isinstance(failure_statuses, (list, tuple, set, frozenset)) and not failure_statuses
-    ):
-        failures = ()
-    else:
-        failures = TranscriptStatus.parse_many(failure_statuses, argument="failure_statuses")
-    overlap = sorted(status.value for status in set(targets) & set(failures))
-    if overlap:
-        raise ValueError(f"target_statuses and failure_statuses must not overlap; both contain {overlap}")
-    return targets, failures
-
-
-def check_poll_interval(value: object, *, argument: str = "poll_interval") -> float:
-    """
-    Return ``value`` as a float if it is a positive, finite number of seconds, else raise ValueError.
-
-    :param value: the candidate interval.
-    :param argument: the argument name to put in the error message.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
-    return float(value)
 
 
 class TranscriptStatusTrigger(BaseTrigger):
