@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,11 @@ def serve(cert_folder: str) -> None:
             command = json.loads(line)
             if command["cmd"] == "create":
                 protocol.reply(_create(emu, command))
+            elif command["cmd"] == "prepare":  # a fresh state: n seeded transcripts, latency, rate limit
+                emu.reset()
+                emu.set_latency(command.get("latency_ms", 0.0))
+                emu.set_rate_limit(command.get("rate_limit"), command.get("per_seconds", 1.0))
+                protocol.reply({"ids": emu.seed(command["n"], span=timedelta(days=30))})
             elif command["cmd"] == "stats":
                 ids = command.get("ids", [])
                 protocol.reply(
@@ -209,6 +215,8 @@ def serve(cert_folder: str) -> None:
                         "gets": len(emu.requests_for(method="GET", path="/v2/transcript/")),
                         "deletes": len(emu.requests_for(method="DELETE", path="/v2/transcript/")),
                         "not_ok": sum(1 for r in emu.requests if r.status != 200),
+                        "requests": len(emu.requests),
+                        "rate_limited": emu.rate_limited_count,
                         "deleted": sum(emu.is_deleted("us", tid) for tid in ids),
                     }
                 )
@@ -244,7 +252,7 @@ class EmulatorProcess:
         return self._info
 
     def call(self, cmd: str, **arguments: Any) -> dict[str, Any]:
-        """Send one command (``create`` or ``stats``) and return its answer.
+        """Send one command (``create``, ``prepare`` or ``stats``) and return its answer.
 
         :param cmd: the command.
         :param arguments: its arguments.

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from airflow_provider_assemblyai.exceptions import AssemblyAIError
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.models import (
-    MAX_TRANSCRIPT_ID_LENGTH,
     Transcript,
     TranscriptList,
     TranscriptStatus,
     validate_transcript_id,
 )
+from airflow_provider_assemblyai.validation import MAX_TRANSCRIPT_ID_LENGTH
 from tests.hooks.api_bodies import US
 
 ALPHABET = string.ascii_letters + string.digits + "-_"
