@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
-from airflow_provider_assemblyai.validation import TranscriptStatus, is_template, validate_transcript_id
+from airflow_provider_assemblyai.validation import (
+    TranscriptStatus,
+    check_poll_interval,
+    is_template,
+    validate_transcript_id,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -58,17 +63,11 @@ class DeleteTranscriptOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or not 0 < poll_interval < math.inf
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        self.poll_interval = check_poll_interval(poll_interval)
         self.transcript_id = transcript_id
         self.assemblyai_conn_id = assemblyai_conn_id
         self.missing_ok = missing_ok
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = float(poll_interval)
         self.deferrable = deferrable
 
     @cached_property
@@ -437,7 +436,6 @@ def _purge_int(name: str, value: object, *, maximum: int | None = None) -> int:
 
 
 def _purge_rate(value: object) -> float | None:
-    import math
 
     if value is None:
         return None
