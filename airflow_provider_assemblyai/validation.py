@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
 from enum import Enum
 
 MAX_TRANSCRIPT_ID_LENGTH = 128
@@ -106,16 +107,32 @@ def parse_status_sets(
     return targets, failures
 
 
-def check_poll_interval(value: object, *, argument: str = "poll_interval") -> float:
+def check_positive_seconds(
+    value: object, *, argument: str = "poll_interval", allow_timedelta: bool = False
+) -> float:
     """
     Return ``value`` as a float if it is a positive, finite number of seconds, else raise ValueError.
 
-    :param value: the candidate interval.
+    :param value: the candidate duration.
     :param argument: the argument name to put in the error message.
+    :param allow_timedelta: also accept a ``datetime.timedelta``.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    seconds = value.total_seconds() if allow_timedelta and isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+        expected = "a positive number of seconds" + (" or a timedelta" if allow_timedelta else "")
+        raise ValueError(f"{argument} must be {expected}, got {value!r}")
+    return float(seconds)
+
+
+def check_conn_id(value: object) -> str:
+    """
+    Return ``value`` if it is a usable connection id, else raise ValueError naming it.
+
+    :param value: the candidate ``assemblyai_conn_id`` (possibly rendered from a template).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"assemblyai_conn_id must be a non-empty string (a connection id), got {value!r}")
+    return value
 
 
 def is_template(value: object) -> bool:

@@ -18,7 +18,8 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_assemblyai.validation import (
     TranscriptStatus,
-    check_poll_interval,
+    check_conn_id,
+    check_positive_seconds,
     is_template,
     validate_transcript_id,
 )
@@ -63,7 +64,7 @@ class DeleteTranscriptOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.poll_interval = check_poll_interval(poll_interval)
+        self.poll_interval = check_positive_seconds(poll_interval)
         self.transcript_id = transcript_id
         self.assemblyai_conn_id = assemblyai_conn_id
         self.missing_ok = missing_ok
@@ -132,10 +133,7 @@ class DeleteTranscriptOperator(BaseOperator):
 
     def _checked_arguments(self) -> str:
         """Validate the rendered template fields before any request is sent."""
-        if not isinstance(self.assemblyai_conn_id, str) or not self.assemblyai_conn_id.strip():
-            raise ValueError(
-                f"assemblyai_conn_id must be a non-empty connection id, got {self.assemblyai_conn_id!r}"
-            )
+        check_conn_id(self.assemblyai_conn_id)
         return validate_transcript_id(self.transcript_id)
 
     def _defer(self, transcript_id: str, status: str, started: float) -> None:

@@ -29,7 +29,12 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAITransportError,
     TranscriptFailedError,
 )
-from airflow_provider_assemblyai.validation import is_template, parse_status_sets, validate_transcript_id
+from airflow_provider_assemblyai.validation import (
+    check_positive_seconds,
+    is_template,
+    parse_status_sets,
+    validate_transcript_id,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -40,13 +45,6 @@ if TYPE_CHECKING:
 #: Extra time the scheduler grants a deferred sensor beyond ``timeout`` before failing it itself:
 #: the trigger's own deadline fires first; this is only the backstop for a triggerer that is down.
 DEFERRAL_GRACE_SECONDS = 60.0
-
-
-def _positive_seconds(name: str, value: object) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
-        raise ValueError(f"{name} must be a positive number of seconds or a timedelta, got {value!r}")
-    return float(seconds)
 
 
 class TranscriptSensor(BaseSensorOperator):
@@ -90,9 +88,9 @@ class TranscriptSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         if "poke_interval" in kwargs:
-            _positive_seconds("poke_interval", kwargs["poke_interval"])
+            check_positive_seconds(kwargs["poke_interval"], argument="poke_interval", allow_timedelta=True)
         if kwargs.get("timeout") is not None:
-            _positive_seconds("timeout", kwargs["timeout"])
+            check_positive_seconds(kwargs["timeout"], argument="timeout", allow_timedelta=True)
         target_set, failure_set = parse_status_sets(target_statuses, failure_statuses)
         targets, failures = [s.value for s in target_set], [s.value for s in failure_set]
         if isinstance(transcript_id, str) and not is_template(transcript_id):
@@ -103,7 +101,8 @@ class TranscriptSensor(BaseSensorOperator):
         self.target_statuses = targets
         self.failure_statuses = failures
         self.deferrable = deferrable
-        _positive_seconds("timeout", self.timeout)  # the [sensors] default_timeout may be 0
+        # Checked again after BaseSensorOperator applied it: the [sensors] default_timeout may be 0.
+        check_positive_seconds(self.timeout, argument="timeout", allow_timedelta=True)
 
     @cached_property
     def hook(self) -> AssemblyAIHook:

@@ -25,7 +25,8 @@ from airflow_provider_assemblyai.exceptions import (
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.models import Transcript
 from airflow_provider_assemblyai.validation import (
-    check_poll_interval,
+    check_conn_id,
+    check_positive_seconds,
     parse_status_sets,
     validate_transcript_id,
 )
@@ -66,13 +67,11 @@ class TranscriptStatusTrigger(BaseTrigger):
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.transcript_id = validate_transcript_id(transcript_id)
-        if not isinstance(assemblyai_conn_id, str) or not assemblyai_conn_id:
-            raise ValueError(f"assemblyai_conn_id must be a non-empty string, got {assemblyai_conn_id!r}")
-        self.assemblyai_conn_id = assemblyai_conn_id
+        self.assemblyai_conn_id = check_conn_id(assemblyai_conn_id)
         targets, failures = parse_status_sets(target_statuses, failure_statuses)
         self.target_statuses = [status.value for status in targets]
         self.failure_statuses = [status.value for status in failures]
-        self.poll_interval = check_poll_interval(poll_interval)
+        self.poll_interval = check_positive_seconds(poll_interval)
         if end_time is not None and (
             isinstance(end_time, bool)
             or not isinstance(end_time, (int, float))
