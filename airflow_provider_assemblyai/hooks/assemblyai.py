@@ -367,17 +367,72 @@ def _ssl_context() -> ssl.SSLContext:
 
 #: Connections in the shared async pool, and requests let into httpx at once (see ``slots``).
 ASYNC_POOL_SIZE = 20
+#: Connections per httpx client of the shared pool. httpcore re-examines every connection of its pool
+#: (quadratic work, a TLS attribute lookup each) whenever a request enters or leaves it: with 20
+#: connections in one client that doubled the CPU of a poll, so the pool is split into small clients.
+POOL_SHARD_SIZE = 4
 
 
 @dataclass
 class _SharedAsyncClient:
-    """One pooled AsyncClient per event loop and base URL, shared by every hook (and trigger) on it."""
+    """
+    The async connection pool shared per event loop and base URL by every hook (and trigger) on it.
 
-    client: httpx.AsyncClient
-    resume_at: float = 0.0
+    ``shards`` are httpx clients of at most :data:`POOL_SHARD_SIZE` connections each; a request goes
+    to the one with the most free connections, so serial requests reuse one keep-alive connection.
+    """
+
+    shards: list[httpx.AsyncClient]
+    capacity: list[int]
+    busy: list[int]
     #: httpcore re-scans every queued request on each pool change (quadratic: 1,000 triggers polling
     #: at once starve the event loop), so requests beyond the pool size queue here, in O(1).
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(ASYNC_POOL_SIZE))
+    slots: asyncio.Semaphore
+    resume_at: float = 0.0
+
+    @classmethod
+    def open(cls, size: int, timeout: float, ssl_context: ssl.SSLContext) -> _SharedAsyncClient:
+        """
+        Open a pool of ``size`` connections in total.
+
+        :param size: connections (and requests in flight) in total.
+        :param timeout: per-request timeout in seconds.
+        :param ssl_context: the TLS context every shard verifies with.
+        """
+        capacity = [POOL_SHARD_SIZE] * (size // POOL_SHARD_SIZE) + [size % POOL_SHARD_SIZE] * bool(
+            size % POOL_SHARD_SIZE
+        )
+        shards = [
+            httpx.AsyncClient(
+                timeout=timeout,
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                verify=ssl_context,
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            )
+            for n in capacity
+        ]
+        return cls(shards, capacity, [0] * len(shards), asyncio.Semaphore(size))
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The client requests are built with (every shard has the same settings)."""
+        return self.shards[0]
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` (body read) on the shard with the most free connections."""
+        async with self.slots:
+            index = max(range(len(self.shards)), key=lambda i: self.capacity[i] - self.busy[i])
+            self.busy[index] += 1
+            try:
+                return await self.shards[index].send(request)
+            finally:
+                self.busy[index] -= 1
+
+    async def aclose(self) -> None:
+        """Close every shard's connections."""
+        for shard in self.shards:
+            await shard.aclose()
 
     async def wait_turn(self) -> None:
         """Sleep while a 429's Retry-After holds the whole pool back."""
@@ -530,19 +585,7 @@ class AssemblyAIHook(BaseHook):
         if key not in clients:
             # Loading the CA bundle blocks for tens of ms: do it off the loop (once per process).
             ssl_context = await asyncio.to_thread(_ssl_context)
-            clients.setdefault(
-                key,
-                _SharedAsyncClient(
-                    httpx.AsyncClient(
-                        timeout=settings.timeout,
-                        follow_redirects=False,
-                        headers={"User-Agent": USER_AGENT},
-                        verify=ssl_context,
-                        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                    ),
-                    slots=asyncio.Semaphore(size),
-                ),
-            )
+            clients.setdefault(key, _SharedAsyncClient.open(size, settings.timeout, ssl_context))
         return clients[key]
 
     @staticmethod
@@ -550,7 +593,7 @@ class AssemblyAIHook(BaseHook):
         """Close the async clients shared on the running event loop (call before the loop ends)."""
         clients = _shared_async_clients.pop(asyncio.get_running_loop(), {})
         for shared in clients.values():
-            await shared.client.aclose()
+            await shared.aclose()
 
     # -- the request core, shared by sync and async --------------------------------------------
 
@@ -643,8 +686,7 @@ class AssemblyAIHook(BaseHook):
                     await self._get_limiter().acquire()
                 await shared.wait_turn()
                 with _transport_errors(request, settings):
-                    async with shared.slots:
-                        response = await shared.client.send(request)
+                    response = await shared.send(request)
                 return _parse_response(response, settings, shape)
         raise AssertionError("unreachable")  # pragma: no cover
 

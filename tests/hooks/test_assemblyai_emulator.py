@@ -107,6 +107,23 @@ async def test_async_pool_is_shared_and_connections_reused(connect: AssemblyAIEm
         await AssemblyAIHook.aclose_shared_clients()
 
 
+async def test_async_pool_is_split_into_small_clients_within_its_size(connect: AssemblyAIEmulator) -> None:
+    ids = connect.seed(30, "us")
+    hook = AssemblyAIHook("assemblyai_us", async_pool_size=6)
+    try:
+        transcripts = await asyncio.gather(*(hook.aget_transcript(tid) for tid in ids))
+        assert [t.id for t in transcripts] == ids
+        shared = await hook._async_client(await hook.aget_settings())
+        assert shared.capacity == [4, 2]  # POOL_SHARD_SIZE connections per httpx client
+        pools = [shard._transport._pool for shard in shared.shards]  # type: ignore[attr-defined]
+        assert all(len(pool.connections) <= n for pool, n in zip(pools, shared.capacity, strict=True))
+        assert sum(len(pool.connections) for pool in pools) == 6  # 30 at once: every connection used
+        assert shared.busy == [0, 0]
+    finally:
+        await AssemblyAIHook.aclose_shared_clients()
+    assert all(shard.is_closed for shard in shared.shards)
+
+
 def test_test_connection(connect: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     ok, message = AssemblyAIHook("assemblyai_eu").test_connection()
     assert ok, message
