@@ -213,6 +213,9 @@ def serve(cert_folder: str) -> None:
                         "connections": sum(p.opened for p in proxies.values()),
                         "cpu_s": usage()[0],
                         "gets": len(emu.requests_for(method="GET", path="/v2/transcript/")),
+                        "lists": sum(
+                            1 for r in emu.requests if (r.method, r.path) == ("GET", "/v2/transcript")
+                        ),
                         "deletes": len(emu.requests_for(method="DELETE", path="/v2/transcript/")),
                         "not_ok": sum(1 for r in emu.requests if r.status != 200),
                         "requests": len(emu.requests),

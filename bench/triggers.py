@@ -220,7 +220,7 @@ def _measure_side(
         except subprocess.TimeoutExpired:
             side.kill()
             side.wait()
-    for key in ("gets", "connections", "not_ok", "cpu_s"):
+    for key in ("gets", "lists", "connections", "not_ok", "cpu_s"):
         result[f"emulator_{key}"] = after[key] - before[key]
     return result
 
@@ -263,9 +263,14 @@ def _row(label: str, params: dict[str, Any], result: dict[str, Any]) -> dict[str
         raise AssertionError(f"{label}: {len(result['wrong'])} wrong events, e.g. {result['wrong'][:3]}")
     if result["emulator_not_ok"]:
         raise AssertionError(f"{label}: {result['emulator_not_ok']} requests were not answered 200")
-    polls, connections = result["emulator_gets"], result["emulator_connections"]
-    if polls < params["triggers"] or not 1 <= connections <= polls:
-        raise AssertionError(f"{label}: implausible counts: {polls} polls, {connections} connections")
+    gets, lists, connections = (
+        result["emulator_gets"],
+        result["emulator_lists"],
+        result["emulator_connections"],
+    )
+    requests = gets + lists
+    if gets < params["triggers"] or not 1 <= connections <= requests:
+        raise AssertionError(f"{label}: implausible counts: {requests} requests, {connections} connections")
     return {
         "benchmark": "trigger fan-in",
         "case": label,
@@ -274,9 +279,11 @@ def _row(label: str, params: dict[str, Any], result: dict[str, Any]) -> dict[str
         "events_right": params["triggers"] - len(result["wrong"]),
         "wall_s": round(result["wall_s"], 2),
         "cpu_s": round(result["cpu_s"], 2),
-        "cpu_ms_per_poll": round(1000 * result["cpu_s"] / polls, 2),
+        "cpu_ms_per_request": round(1000 * result["cpu_s"] / requests, 2),
         "rss_growth_mb": round(result["rss_growth_mb"], 1),
-        "polls": polls,
+        "requests": requests,
+        "transcript_gets": gets,
+        "list_pages": lists,
         "tcp_connections": connections,
         "emulator_cpu_s": round(result["emulator_cpu_s"], 2),
     }

@@ -783,6 +783,27 @@ class AssemblyAIHook(BaseHook):
         """
         return _deleted(await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
 
+    async def alist_transcript_page(
+        self,
+        *,
+        status: str | TranscriptStatus | None = None,
+        before_id: str | None = None,
+        limit: int = MAX_LIST_LIMIT,
+    ) -> TranscriptList:
+        """
+        Return one page of the transcript list, newest first, without following its links.
+
+        To read older pages, pass the last id of a page as ``before_id``: unlike ``prev_url``,
+        that also works through a proxy (a ``base_url`` override) and keeps the ``status`` filter.
+
+        :param status: only transcripts with this status.
+        :param before_id: only transcripts created before this one.
+        :param limit: page size, 1 to 200.
+        """
+        return await self._arequest(  # type: ignore[no-any-return]
+            "GET", _list_url(status, None, before_id, None, limit), shape=_LIST_PAGE
+        )
+
     async def alist_transcripts(
         self,
         *,

@@ -5,13 +5,19 @@ The trigger row stores only plain values (ids, statuses, numbers): the API key i
 connection inside :meth:`TranscriptStatusTrigger.run`, with ``get_async_connection`` (through
 :meth:`AssemblyAIHook.aget_settings`), and polls go through the hook's async client, which is shared
 by every trigger on the triggerer's event loop.
+
+Many triggers waiting on one loop and account share a :class:`_StatusBoard`: a few list pages of the
+account's queued and processing transcripts stand in for one ``GET`` per trigger and poll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
+import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -22,8 +28,8 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAIServerError,
     AssemblyAITransportError,
 )
-from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-from airflow_provider_assemblyai.models import Transcript
+from airflow_provider_assemblyai.hooks.assemblyai import MAX_LIST_LIMIT, AssemblyAIHook
+from airflow_provider_assemblyai.models import Transcript, TranscriptStatus
 from airflow_provider_assemblyai.validation import (
     check_conn_id,
     check_positive_seconds,
@@ -33,6 +39,93 @@ from airflow_provider_assemblyai.validation import (
 
 #: Errors that may go away on the next poll (after the hook's own retries gave up on them).
 TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
+#: From this many triggers waiting on one loop and account, they read a shared status board.
+BOARD_MIN_WAITERS = 20
+#: The statuses a board lists: the ones a transcript is in while it is still being worked on.
+BOARD_STATUSES = (TranscriptStatus.QUEUED, TranscriptStatus.PROCESSING)
+
+log = logging.getLogger(__name__)
+
+
+class _StatusBoard:
+    """
+    The queued and processing transcripts of one account, listed for every trigger on one event loop.
+
+    A refresh reads ``GET /v2/transcript?status=queued`` and ``...?status=processing``, paging with
+    ``before_id`` (at most ``1 + waiters // 200`` pages each, so unrelated work on the account cannot
+    make it grow without bound). A trigger whose transcript is listed as still in flight skips its
+    own ``GET`` for that poll; a transcript not on the board (finished, never listed, beyond the
+    pages read, or the refresh failed) is fetched with a ``GET`` as usual. So the board only ever
+    saves requests: every event is still built from the transcript's own ``GET``.
+    """
+
+    def __init__(self) -> None:
+        self.waiters: Counter[str] = Counter()
+        self.statuses: dict[str, str] = {}
+        self.refreshed_at = -math.inf
+        self.refreshing: asyncio.Future[None] | None = None
+
+    async def listed_status(self, hook: AssemblyAIHook, transcript_id: str, max_age: float) -> str | None:
+        """
+        Return the transcript's status as listed at most ``max_age`` seconds ago, or None if unlisted.
+
+        :param hook: the hook whose connection the board lists (used when a refresh is due).
+        :param transcript_id: the transcript to look up.
+        :param max_age: how old (in seconds) a listing may be; an older one is refreshed first.
+        """
+        if sum(self.waiters.values()) < BOARD_MIN_WAITERS:
+            return None
+        if self.refreshing is None and time.monotonic() - self.refreshed_at > max_age:
+            self.refreshing = asyncio.ensure_future(self._refresh(hook))
+        if self.refreshing is not None:
+            await asyncio.shield(self.refreshing)  # one trigger's cancellation must not stop it
+        return self.statuses.get(transcript_id)
+
+    async def _refresh(self, hook: AssemblyAIHook) -> None:
+        started = time.monotonic()
+        pages = 1 + len(self.waiters) // MAX_LIST_LIMIT
+        statuses: dict[str, str] = {}
+        try:
+            for status in BOARD_STATUSES:
+                before_id = None
+                for _ in range(pages):
+                    page = await hook.alist_transcript_page(status=status, before_id=before_id)
+                    statuses.update((item.id, item.status.value) for item in page.transcripts)
+                    if len(page.transcripts) < MAX_LIST_LIMIT:
+                        break
+                    before_id = page.transcripts[-1].id
+        except Exception as error:  # every trigger falls back to its own GET until the next refresh
+            log.warning("Listing in-flight transcripts failed; triggers poll one by one: %s", error)
+            statuses = {}
+        finally:
+            self.statuses, self.refreshed_at, self.refreshing = statuses, started, None
+        log.debug("Listed %d in-flight transcripts for %d triggers", len(statuses), len(self.waiters))
+
+    def join(self, transcript_id: str) -> None:
+        """Count a trigger waiting for ``transcript_id``.
+
+        :param transcript_id: the transcript it waits for.
+        """
+        self.waiters[transcript_id] += 1
+
+    def leave(self, transcript_id: str) -> None:
+        """Stop counting a trigger that waited for ``transcript_id``.
+
+        :param transcript_id: the transcript it waited for.
+        """
+        self.waiters[transcript_id] -= 1
+        if self.waiters[transcript_id] <= 0:
+            del self.waiters[transcript_id]
+
+
+_boards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], _StatusBoard]]
+_boards = weakref.WeakKeyDictionary()
+
+
+def _board_for(base_url: str, api_key: str) -> _StatusBoard:
+    """The status board of an account (base URL and key) on the running event loop."""
+    boards = _boards.setdefault(asyncio.get_running_loop(), {})
+    return boards.setdefault((base_url, api_key), _StatusBoard())
 
 
 class TranscriptStatusTrigger(BaseTrigger):
@@ -79,6 +172,7 @@ class TranscriptStatusTrigger(BaseTrigger):
         ):
             raise ValueError(f"end_time must be a Unix timestamp (float) or None, got {end_time!r}")
         self.end_time = None if end_time is None else float(end_time)
+        self._board: _StatusBoard | None = None  # joined by the first poll that knows the account
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the plain-value kwargs to re-create this trigger (never the key)."""
@@ -107,17 +201,28 @@ class TranscriptStatusTrigger(BaseTrigger):
             }
         )
 
-    async def _poll(self, hook: AssemblyAIHook) -> Transcript:
+    async def _fetch(self, hook: AssemblyAIHook) -> Transcript | str:
+        """The transcript from its own GET, or its listed status while the board shows it in flight."""
+        if self._board is None:
+            settings = await hook.aget_settings()
+            self._board = _board_for(settings.base_url, settings.api_key)
+            self._board.join(self.transcript_id)
+        listed = await self._board.listed_status(hook, self.transcript_id, max_age=self.poll_interval / 2)
+        if listed is None or listed in self.target_statuses or listed in self.failure_statuses:
+            return await hook.aget_transcript(self.transcript_id)
+        return listed
+
+    async def _poll(self, hook: AssemblyAIHook) -> Transcript | str:
         """
-        Fetch the transcript; a poll (with the hook's retries) may not run past the deadline.
+        Fetch the transcript (or its listed status); a poll may not run past the deadline.
 
         ``asyncio.wait`` rather than ``asyncio.wait_for``: before Python 3.12, ``wait_for`` can swallow
         a cancellation that arrives as the request finishes, and the triggerer must see every one.
         """
         left = self._seconds_left()
         if left is None or left <= 0:  # no deadline, or restarted past it: one poll, uncut
-            return await hook.aget_transcript(self.transcript_id)
-        request = asyncio.ensure_future(hook.aget_transcript(self.transcript_id))
+            return await self._fetch(hook)
+        request = asyncio.ensure_future(self._fetch(hook))
         try:
             await asyncio.wait({request}, timeout=left)
         finally:
@@ -132,6 +237,16 @@ class TranscriptStatusTrigger(BaseTrigger):
         """Poll until done and yield exactly one event (cancellation propagates; nothing remote stops)."""
         # One hook per trigger; its AsyncClient is the loop's shared one, so it is never closed here.
         hook = AssemblyAIHook(self.assemblyai_conn_id)
+        self._board = None
+        try:
+            async for event in self._wait(hook):
+                yield event
+                return
+        finally:
+            if self._board is not None:
+                self._board.leave(self.transcript_id)
+
+    async def _wait(self, hook: AssemblyAIHook) -> AsyncIterator[TriggerEvent]:
         last_status: str | None = None
         last_problem = "no poll finished"
         while True:
@@ -150,22 +265,25 @@ class TranscriptStatusTrigger(BaseTrigger):
                 )
                 return
             else:
-                last_status = transcript.status.value
+                if isinstance(transcript, str):  # listed as still in flight by the status board
+                    last_status = transcript
+                else:
+                    last_status = transcript.status.value
+                    if last_status in self.target_statuses:
+                        self.log.info("Transcript %s reached status %s", self.transcript_id, last_status)
+                        yield self._event(
+                            "success", last_status, f"Transcript {self.transcript_id} is {last_status}"
+                        )
+                        return
+                    if last_status in self.failure_statuses:
+                        yield self._event(
+                            "failure",
+                            last_status,
+                            f"Transcript {self.transcript_id} ended with status {last_status!r}: "
+                            f"{transcript.error or 'the API gave no error text'}",
+                        )
+                        return
                 last_problem = f"its status was still {last_status!r}"
-                if last_status in self.target_statuses:
-                    self.log.info("Transcript %s reached status %s", self.transcript_id, last_status)
-                    yield self._event(
-                        "success", last_status, f"Transcript {self.transcript_id} is {last_status}"
-                    )
-                    return
-                if last_status in self.failure_statuses:
-                    yield self._event(
-                        "failure",
-                        last_status,
-                        f"Transcript {self.transcript_id} ended with status {last_status!r}: "
-                        f"{transcript.error or 'the API gave no error text'}",
-                    )
-                    return
                 self.log.debug("Transcript %s is %s", self.transcript_id, last_status)
             left = self._seconds_left()
             if left is not None and left <= 0:

@@ -70,6 +70,28 @@ async def test_get_delete_list_async(connect: AssemblyAIEmulator, region: str) -
         await AssemblyAIHook.aclose_shared_clients()
 
 
+async def test_alist_transcript_page_filters_and_pages_with_before_id(connect: AssemblyAIEmulator) -> None:
+    processing = [connect.create_transcript("us", status="processing") for _ in range(5)][::-1]
+    connect.seed(4, "us")  # completed ones, newer: filtered out
+    hook = AssemblyAIHook("assemblyai_us")
+    try:
+        first = await hook.alist_transcript_page(status="processing", limit=3)
+        second = await hook.alist_transcript_page(
+            status=TranscriptStatus.PROCESSING, before_id=first.transcripts[-1].id, limit=3
+        )
+        with pytest.raises(ValueError, match="limit must be an integer from 1 to 200, got 0"):
+            await hook.alist_transcript_page(limit=0)
+    finally:
+        await AssemblyAIHook.aclose_shared_clients()
+    assert [t.id for t in first.transcripts + second.transcripts] == processing  # newest first
+    assert {t.status for t in first.transcripts + second.transcripts} == {TranscriptStatus.PROCESSING}
+    queries = [r.query for r in connect.requests_for(method="GET", path="/v2/transcript")]
+    assert queries == [
+        "limit=3&status=processing",
+        f"limit=3&status=processing&before_id={processing[2]}",
+    ]
+
+
 def test_transcripts_exist_only_in_their_region(connect: AssemblyAIEmulator) -> None:
     tid = connect.create_transcript("us", status="completed")
     with pytest.raises(TranscriptNotFoundError):

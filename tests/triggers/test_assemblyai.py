@@ -333,10 +333,14 @@ async def test_run_makes_no_blocking_calls(
     assert event.payload["status"] == "success"
 
 
-async def test_many_triggers_share_one_connection_pool(
+def lists(emu: AssemblyAIEmulator) -> list[Any]:
+    return [r for r in emu.requests if (r.method, r.path) == ("GET", "/v2/transcript")]
+
+
+async def test_many_triggers_share_one_connection_pool_and_one_status_board(
     set_connection: Any, close_shared_clients: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """50 triggers on one loop: one shared AsyncClient, and far fewer TCP connections than polls."""
+    """50 triggers on one loop: one pool, few TCP connections, list pages instead of a GET per poll."""
     opened: list[object] = []
     create_connection = httpcore.AsyncConnectionPool.create_connection
 
@@ -348,10 +352,11 @@ async def test_many_triggers_share_one_connection_pool(
     with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
         set_connection(password=TEST_API_KEY, base_url=emu.base_url("us"), max_retries=0)
         ids = [emu.create_transcript("us", status="processing", completes_in=60) for _ in range(50)]
+        emu.create_transcript("us", status="queued", completes_in=60)  # listed, but nobody waits for it
 
-        async def complete_once_each_was_polled_three_times() -> None:
+        async def complete_after_five_refreshes() -> None:
             for _ in range(2400):  # at most 2 minutes
-                if min(len(gets(emu, tid)) for tid in ids) >= 3:
+                if len(lists(emu)) >= 2 * 5:
                     emu.advance(600)
                     return
                 await asyncio.sleep(0.05)
@@ -360,12 +365,108 @@ async def test_many_triggers_share_one_connection_pool(
         triggers = [
             TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time) for t in ids
         ]
-        releaser = asyncio.create_task(complete_once_each_was_polled_three_times())
+        releaser = asyncio.create_task(complete_after_five_refreshes())
         results = await asyncio.wait_for(asyncio.gather(*(run_to_end(t) for t in triggers)), 120)
         await releaser
-        polls = len(emu.requests_for(method="GET"))
+        per_transcript = [len(gets(emu, tid)) for tid in ids]
+        list_queries = {r.query for r in lists(emu)}
+        board = triggers_board(emu)
     assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 50
-    assert polls >= 4 * 50  # three polls "processing" and one "completed" at least, each
-    assert 1 <= len(opened) <= 50  # at most one connection per concurrently polling trigger
-    assert len(opened) * 4 <= polls
+    # While processing, a trigger reads the board; it GETs before 20 have joined, and once at the end.
+    assert all(1 <= n <= 3 for n in per_transcript), per_transcript
+    assert sum(per_transcript) < 3 * 50
+    assert list_queries == {"limit=200&status=queued", "limit=200&status=processing"}
+    assert 1 <= len(opened) <= 20
     assert len(_shared_async_clients[asyncio.get_running_loop()]) == 1
+    assert board.waiters == {}  # every trigger left the board when it finished
+
+
+def triggers_board(emu: AssemblyAIEmulator) -> Any:
+    from airflow_provider_assemblyai.triggers.assemblyai import _boards
+
+    (board,) = _boards[asyncio.get_running_loop()].values()
+    return board
+
+
+async def test_board_reads_a_bounded_number_of_pages(emulator: AssemblyAIEmulator) -> None:
+    """Unrelated work on the account: the board reads 1 + waiters // 200 pages, the rest GET."""
+    waiting = [emulator.create_transcript("us", status="processing", completes_in=0.8) for _ in range(25)]
+    for _ in range(450):  # newer, and nobody waits for them
+        emulator.create_transcript("us", status="processing", completes_in=600)
+    end_time = time.time() + 60
+    results = await asyncio.gather(
+        *(
+            run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time))
+            for t in waiting
+        )
+    )
+    assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 25
+    processing_pages = [r for r in lists(emulator) if "status=processing" in r.query]
+    assert processing_pages
+    assert all("before_id" not in r.query for r in processing_pages)  # one page per refresh
+    # beyond the page read, each waiting transcript kept its own GET every poll
+    assert all(len(gets(emulator, t)) >= 4 for t in waiting)
+
+
+async def test_board_failure_falls_back_to_one_get_per_poll(
+    emulator: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_assemblyai.exceptions import AssemblyAIServerError
+
+    async def failing_page(self: AssemblyAIHook, **kwargs: Any) -> Any:
+        raise AssemblyAIServerError("AssemblyAI GET /v2/transcript (us) failed with HTTP 503")
+
+    monkeypatch.setattr(AssemblyAIHook, "alist_transcript_page", failing_page)
+    ids = [emulator.create_transcript("us", status="processing", completes_in=0.6) for _ in range(25)]
+    end_time = time.time() + 60
+    results = await asyncio.gather(
+        *(
+            run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time))
+            for t in ids
+        )
+    )
+    assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 25
+    assert all(len(gets(emulator, t)) >= 3 for t in ids)  # polled one by one, every time
+    assert "Listing in-flight transcripts failed; triggers poll one by one" in caplog.text
+
+
+async def test_a_cancelled_trigger_leaves_the_board(emulator: AssemblyAIEmulator) -> None:
+    ids = [emulator.create_transcript("us", status="processing") for _ in range(30)]
+    tasks = [
+        asyncio.create_task(run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.05)))
+        for t in ids
+    ]
+    for _ in range(400):
+        if len(lists(emulator)) >= 4:
+            break
+        await asyncio.sleep(0.01)
+    board = triggers_board(emulator)
+    assert sum(board.waiters.values()) == 30
+    before = len(emulator.requests)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert board.waiters == {}
+    await asyncio.sleep(0.2)
+    assert len(emulator.requests) <= before + 2  # at most the refresh that was running
+    assert all(emulator.get("us", t)["status"] == "processing" for t in ids)
+
+
+async def test_a_listed_target_status_is_confirmed_with_a_get(emulator: AssemblyAIEmulator) -> None:
+    """Waiting for ``processing``: the board lists it so, and the event still comes from a GET."""
+    ids = [emulator.create_transcript("us", status="processing") for _ in range(25)]
+    results = await asyncio.gather(
+        *(
+            run_to_end(
+                TranscriptStatusTrigger(transcript_id=t, target_statuses=["processing"], poll_interval=0.1)
+            )
+            for t in ids
+        )
+    )
+    for tid, events in zip(ids, results, strict=True):
+        assert events == [
+            TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
+        ]
+        assert len(gets(emulator, tid)) == 1  # the first poll ends the wait, board or not
