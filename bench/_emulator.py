@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -161,12 +162,13 @@ def write_self_signed(folder: str) -> str:
 
 def _create(emu: Any, command: dict[str, Any]) -> dict[str, Any]:
     """Create ``n`` transcripts: completed now, or processing until a staggered moment."""
-    n, ids, finals = command["n"], [], []
+    n, ids, finals, finish_at = command["n"], [], [], []
     low, high = command.get("finish_min"), command.get("finish_max")
     for i in range(n):
         if low is None:
             ids.append(emu.create_transcript("us", status="completed"))
             finals.append("completed")
+            finish_at.append(time.time())
             continue
         final = "error" if (i + 1) % ERROR_EVERY == 0 else "completed"
         completes_in = low + (high - low) * i / max(n - 1, 1)
@@ -174,7 +176,8 @@ def _create(emu: Any, command: dict[str, Any]) -> dict[str, Any]:
             emu.create_transcript("us", status="processing", completes_in=completes_in, final_status=final)
         )
         finals.append(final)
-    return {"ids": ids, "finals": finals}
+        finish_at.append(time.time() + completes_in)
+    return {"ids": ids, "finals": finals, "finish_at": finish_at}
 
 
 def serve(cert_folder: str) -> None:

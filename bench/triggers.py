@@ -18,6 +18,7 @@ import asyncio
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,11 +89,12 @@ async def _http_events(ids: list[str], poll_interval: float) -> list[dict[str, A
 
 
 async def _first_event(trigger: Any) -> dict[str, Any]:
-    """Run a trigger until its first event, as the triggerer does, and return the payload."""
+    """Run a trigger until its first event, as the triggerer does; return the payload (and when)."""
     events = trigger.run()
     try:
         async for event in events:
             payload: dict[str, Any] = event.payload
+            payload["_received_at"] = time.time()
             return payload
     finally:
         await events.aclose()
@@ -126,6 +128,9 @@ def _run_side(kind: str) -> None:
             "rss_growth_mb": (rss_after - rss_before) / 1024,
             "peak_rss_mb": rss_after / 1024,
             "wrong": _wrong_events(kind, job["ids"], job["finals"], events),
+            "lags": [
+                event.pop("_received_at") - at for event, at in zip(events, job["finish_at"], strict=True)
+            ],
         }
     )
 
@@ -281,6 +286,8 @@ def _row(label: str, params: dict[str, Any], result: dict[str, Any]) -> dict[str
         "cpu_s": round(result["cpu_s"], 2),
         "cpu_ms_per_request": round(1000 * result["cpu_s"] / requests, 2),
         "rss_growth_mb": round(result["rss_growth_mb"], 1),
+        "event_lag_p50_s": round(statistics.median(result["lags"]), 2),
+        "event_lag_max_s": round(max(result["lags"]), 2),
         "requests": requests,
         "transcript_gets": gets,
         "list_pages": lists,
