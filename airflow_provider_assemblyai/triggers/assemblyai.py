@@ -61,9 +61,11 @@ class _StatusBoard:
 
     def __init__(self) -> None:
         self.waiters: Counter[str] = Counter()
+        self.waiting = 0  # triggers, i.e. the sum of ``waiters``
         self.statuses: dict[str, str] = {}
         self.refreshed_at = -math.inf
         self.refreshing: asyncio.Future[None] | None = None
+        self.failing = False
 
     async def listed_status(self, hook: AssemblyAIHook, transcript_id: str, max_age: float) -> str | None:
         """
@@ -73,7 +75,7 @@ class _StatusBoard:
         :param transcript_id: the transcript to look up.
         :param max_age: how old (in seconds) a listing may be; an older one is refreshed first.
         """
-        if sum(self.waiters.values()) < BOARD_MIN_WAITERS:
+        if self.waiting < BOARD_MIN_WAITERS:
             return None
         if self.refreshing is None and time.monotonic() - self.refreshed_at > max_age:
             self.refreshing = asyncio.ensure_future(self._refresh(hook))
@@ -95,11 +97,15 @@ class _StatusBoard:
                         break
                     before_id = page.transcripts[-1].id
         except Exception as error:  # every trigger falls back to its own GET until the next refresh
-            log.warning("Listing in-flight transcripts failed; triggers poll one by one: %s", error)
-            statuses = {}
+            # Warn when listing starts failing, not on every refresh while it keeps failing.
+            level = logging.DEBUG if self.failing else logging.WARNING
+            log.log(level, "Listing in-flight transcripts failed; triggers poll one by one: %s", error)
+            statuses, self.failing = {}, True
+        else:
+            self.failing = False
+            log.debug("Listed %d in-flight transcripts for %d triggers", len(statuses), self.waiting)
         finally:
             self.statuses, self.refreshed_at, self.refreshing = statuses, started, None
-        log.debug("Listed %d in-flight transcripts for %d triggers", len(statuses), len(self.waiters))
 
     def join(self, transcript_id: str) -> None:
         """Count a trigger waiting for ``transcript_id``.
@@ -107,6 +113,7 @@ class _StatusBoard:
         :param transcript_id: the transcript it waits for.
         """
         self.waiters[transcript_id] += 1
+        self.waiting += 1
 
     def leave(self, transcript_id: str) -> None:
         """Stop counting a trigger that waited for ``transcript_id``.
@@ -114,6 +121,7 @@ class _StatusBoard:
         :param transcript_id: the transcript it waited for.
         """
         self.waiters[transcript_id] -= 1
+        self.waiting -= 1
         if self.waiters[transcript_id] <= 0:
             del self.waiters[transcript_id]
 
@@ -136,7 +144,9 @@ class TranscriptStatusTrigger(BaseTrigger):
     ``status`` is ``success`` (a target status), ``failure`` (a failure status; the message carries the
     API's error text), ``timeout`` (``end_time`` passed first) or ``error`` (a non-transient API error
     such as a rejected key or an unknown transcript). Rate limits, 5xx and dropped connections that
-    outlast the hook's retries are retried on the next poll, until the deadline.
+    outlast the hook's retries are retried on the next poll, until the deadline. With
+    :data:`BOARD_MIN_WAITERS` or more triggers waiting on the loop for the same account, a poll of a
+    transcript the shared status board lists as still in flight costs no request of its own.
 
     .. seealso:: README section "Operators and sensor".
 
