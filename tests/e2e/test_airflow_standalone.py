@@ -35,6 +35,32 @@ TASKS = {"wait_for_transcript", "export_text", "export_json", "delete_transcript
 COMPLETES_AFTER_S = 10.0
 RUN_TIMEOUT_S = 200.0
 
+FAN_IN_DAG_ID = "e2e_assemblyai_sensor_fan_in"
+FAN_IN_RUN_ID = "e2e_fan_in"
+FAN_IN_SENSORS = 24  # above BOARD_MIN_WAITERS, so the triggerer's triggers share a status board
+FAN_IN_DAG = f"""
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor
+
+with DAG(
+    "{FAN_IN_DAG_ID}",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_tasks=64,
+):
+
+    @task
+    def transcript_ids(dag_run=None):
+        return dag_run.conf["ids"]
+
+    TranscriptSensor.partial(
+        task_id="wait", deferrable=True, poke_interval=1.0, timeout=600
+    ).expand(transcript_id=transcript_ids())
+"""
+
 
 def complete_when_polled(emu: AssemblyAIEmulator, tid: str, started: float, stop: threading.Event) -> None:
     """Finish the transcript once ~10 s passed and it was polled 3 times (the poke + 2 trigger polls)."""
@@ -60,6 +86,7 @@ def cluster(
     airflow = AirflowCluster(home, extra_env=emulator.connection_env("us", api_key=TEST_API_KEY))
     airflow.dags.mkdir(parents=True)
     shutil.copy(EXAMPLE, airflow.dags / EXAMPLE.name)
+    (airflow.dags / f"{FAN_IN_DAG_ID}.py").write_text(FAN_IN_DAG)
     with airflow:
         yield airflow
 
@@ -167,3 +194,70 @@ def test_the_key_is_in_no_log(finished_run: dict[str, Any], cluster: AirflowClus
     assert any("logs" in path.parts for path in logs)  # the task logs were written
     leaks = [path for path in logs if TEST_API_KEY in path.read_text(errors="replace")]
     assert leaks == []
+
+
+# -- many deferred sensors in one real triggerer share one status board ------------------------------
+
+
+def _count(emu: AssemblyAIEmulator, ids: list[str]) -> tuple[int, int]:
+    """(GETs of these transcripts, list requests) in the emulator's log so far."""
+    wanted = {f"/v2/transcript/{tid}" for tid in ids}
+    requests = emu.requests
+    gets = sum(1 for r in requests if r.method == "GET" and r.path in wanted)
+    lists = sum(1 for r in requests if (r.method, r.path) == ("GET", "/v2/transcript"))
+    return gets, lists
+
+
+@pytest.fixture(scope="module")
+def fan_in_run(
+    finished_run: dict[str, Any], cluster: AirflowCluster, emulator: AssemblyAIEmulator
+) -> dict[str, Any]:
+    """24 mapped deferrable sensors: wait until all are deferred, watch 6 s of polling, then finish."""
+    cluster.wait_for_dag(FAN_IN_DAG_ID)
+    ids = [emulator.create_transcript("us", status="processing", completes_in=3600) for _ in range(24)]
+    cluster.api(
+        "POST",
+        f"/dags/{FAN_IN_DAG_ID}/dagRuns",
+        {"dag_run_id": FAN_IN_RUN_ID, "logical_date": None, "conf": {"ids": ids}},
+    )
+    path = f"/dags/{FAN_IN_DAG_ID}/dagRuns/{FAN_IN_RUN_ID}"
+    started = time.monotonic()
+    while time.monotonic() - started < RUN_TIMEOUT_S:
+        cluster.check_alive()
+        states = [
+            ti["state"]
+            for ti in cluster.api("GET", f"{path}/taskInstances/wait/listMapped")["task_instances"]
+        ]
+        if states.count("deferred") == FAN_IN_SENSORS:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the sensors were not all deferred: {states}\n{cluster.logs_tail()}")
+    time.sleep(2.0)  # every trigger has joined the board and polled once
+    before = _count(emulator, ids)
+    time.sleep(6.0)  # 1 s poke_interval: without the board, about 24 x 6 = 144 GETs
+    after = _count(emulator, ids)
+    emulator.advance(7200)
+    while time.monotonic() - started < RUN_TIMEOUT_S:
+        run = cluster.api("GET", path)
+        if run["state"] in ("success", "failed"):
+            break
+        time.sleep(0.5)
+    mapped = cluster.api("GET", f"{path}/taskInstances/wait/listMapped")["task_instances"]
+    return {
+        "run": run,
+        "states": [ti["state"] for ti in mapped],
+        "window": (after[0] - before[0], after[1] - before[1]),
+        "total": _count(emulator, ids),
+    }
+
+
+def test_many_deferred_sensors_share_a_status_board(
+    fan_in_run: dict[str, Any], cluster: AirflowCluster
+) -> None:
+    assert fan_in_run["run"]["state"] == "success", cluster.logs_tail()
+    assert fan_in_run["states"] == ["success"] * FAN_IN_SENSORS
+    gets_in_window, lists_in_window = fan_in_run["window"]
+    # While all 24 were processing, the triggerer listed them instead of polling each one.
+    assert lists_in_window >= 4, fan_in_run
+    assert gets_in_window <= 2, fan_in_run
