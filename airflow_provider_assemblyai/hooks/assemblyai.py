@@ -399,9 +399,8 @@ class _SharedAsyncClient:
         :param timeout: per-request timeout in seconds.
         :param ssl_context: the TLS context every shard verifies with.
         """
-        capacity = [POOL_SHARD_SIZE] * (size // POOL_SHARD_SIZE) + [size % POOL_SHARD_SIZE] * bool(
-            size % POOL_SHARD_SIZE
-        )
+        full, rest = divmod(size, POOL_SHARD_SIZE)
+        capacity = [POOL_SHARD_SIZE] * full + ([rest] if rest else [])
         shards = [
             httpx.AsyncClient(
                 timeout=timeout,
