@@ -35,6 +35,33 @@ def usage() -> tuple[float, int]:
     return ru.ru_utime + ru.ru_stime, ru.ru_maxrss
 
 
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def start_peak_rss() -> int:
+    """Reset the kernel's peak-RSS mark (Linux) and return the current RSS in KiB.
+
+    Without the reset, ``ru_maxrss`` keeps the peak of the imports, which can hide a smaller run.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return usage()[1]
+    return _proc_status_kib("VmRSS") or usage()[1]
+
+
+def peak_rss() -> int:
+    """Peak RSS in KiB since :func:`start_peak_rss` (Linux), else since the process started."""
+    return _proc_status_kib("VmHWM") or usage()[1]
+
+
 def project_root() -> str:
     """The repository root (where ``bench`` and the provider package live)."""
     return str(Path(__file__).resolve().parents[1])

@@ -3,10 +3,11 @@ Trigger fan-in: N TranscriptStatusTriggers versus N HTTP-provider triggers, in o
 
 Three processes, so each one's CPU and memory are its own: the emulator behind counting proxies
 (:mod:`bench._emulator`); the side under test (``python -m bench.triggers side provider|http``),
-which imports, records its baseline (``getrusage``), waits for the transcript ids, runs every
-trigger to its first event in one ``asyncio`` loop and reports wall time, CPU seconds, peak RSS
-growth and the events; and this process, which creates the transcripts (finishing at staggered
-times), counts polls and connections in the emulator and checks every event.
+which imports, records its baseline (``getrusage``, and the RSS with the kernel's peak mark
+reset), waits for the transcript ids, runs every trigger to its first event in one ``asyncio``
+loop and reports wall time, CPU seconds, peak RSS growth, event times and the events; and this
+process, which creates the transcripts (finishing at staggered times), counts requests and
+connections in the emulator and checks every event.
 
 The HTTP side is ``HttpEventTrigger`` with a ``response_check_path`` reading the JSON status: the
 only HTTP-provider trigger that can wait for a status in a 200 body (see docs/performance.md).
@@ -27,7 +28,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._emulator import API_KEY, EmulatorProcess, Protocol, child_env, project_root, usage
+from bench._emulator import (
+    API_KEY,
+    EmulatorProcess,
+    Protocol,
+    child_env,
+    peak_rss,
+    project_root,
+    start_peak_rss,
+    usage,
+)
 
 HTTP_CONN_ID = "assemblyai_http"
 CHECK_MODULE = "assemblyai_bench_check"
@@ -112,7 +122,7 @@ def _run_side(kind: str) -> None:
         __import__(CHECK_MODULE)
     protocol = Protocol()
     gc.collect()
-    cpu_before, rss_before = usage()
+    cpu_before, rss_before = usage()[0], start_peak_rss()
     protocol.reply({"ready": True})
     job = json.loads(sys.stdin.readline())
     os.environ.update(job["env"])  # the connections: read when the triggers run, as in a triggerer
@@ -120,7 +130,7 @@ def _run_side(kind: str) -> None:
     runner = _provider_events if kind == "provider" else _http_events
     events = asyncio.run(runner(job["ids"], job["poll_interval"]))
     wall = time.perf_counter() - started
-    cpu_after, rss_after = usage()
+    cpu_after, rss_after = usage()[0], peak_rss()
     protocol.reply(
         {
             "wall_s": wall,
