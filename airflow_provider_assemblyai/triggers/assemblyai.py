@@ -18,7 +18,8 @@ import math
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -249,14 +250,15 @@ class TranscriptStatusTrigger(BaseTrigger):
         hook = AssemblyAIHook(self.assemblyai_conn_id)
         self._board = None
         try:
-            async for event in self._wait(hook):
-                yield event
-                return
+            async with aclosing(self._wait(hook)) as events:
+                async for event in events:
+                    yield event
+                    return
         finally:
             if self._board is not None:
                 self._board.leave(self.transcript_id)
 
-    async def _wait(self, hook: AssemblyAIHook) -> AsyncIterator[TriggerEvent]:
+    async def _wait(self, hook: AssemblyAIHook) -> AsyncGenerator[TriggerEvent, None]:
         last_status: str | None = None
         last_problem = "no poll finished"
         while True:
