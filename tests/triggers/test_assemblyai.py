@@ -471,3 +471,4 @@ async def test_a_listed_target_status_is_confirmed_with_a_get(emulator: Assembly
             TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
         ]
         assert len(gets(emulator, tid)) == 1  # the first poll ends the wait, board or not
+    assert lists(emulator)  # from the 20th trigger on, the first poll read the board first
