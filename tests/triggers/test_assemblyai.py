@@ -390,7 +390,7 @@ def triggers_board(emu: AssemblyAIEmulator) -> Any:
 
 async def test_board_reads_a_bounded_number_of_pages(emulator: AssemblyAIEmulator) -> None:
     """Unrelated work on the account: the board reads 1 + waiters // 200 pages, the rest GET."""
-    waiting = [emulator.create_transcript("us", status="processing", completes_in=0.8) for _ in range(25)]
+    waiting = [emulator.create_transcript("us", status="processing", completes_in=3.0) for _ in range(25)]
     for _ in range(450):  # newer, and nobody waits for them
         emulator.create_transcript("us", status="processing", completes_in=600)
     end_time = time.time() + 60
@@ -417,7 +417,7 @@ async def test_board_failure_falls_back_to_one_get_per_poll(
         raise AssemblyAIServerError("AssemblyAI GET /v2/transcript (us) failed with HTTP 503")
 
     monkeypatch.setattr(AssemblyAIHook, "alist_transcript_page", failing_page)
-    ids = [emulator.create_transcript("us", status="processing", completes_in=0.6) for _ in range(25)]
+    ids = [emulator.create_transcript("us", status="processing", completes_in=1.5) for _ in range(25)]
     end_time = time.time() + 60
     results = await asyncio.gather(
         *(
