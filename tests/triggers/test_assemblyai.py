@@ -370,13 +370,16 @@ async def test_many_triggers_share_one_connection_pool_and_one_status_board(
         await releaser
         per_transcript = [len(gets(emu, tid)) for tid in ids]
         list_queries = {r.query for r in lists(emu)}
+        requests = len(emu.requests)
         board = triggers_board(emu)
     assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 50
     # While processing, a trigger reads the board; it GETs before 20 have joined, and once at the end.
     assert all(1 <= n <= 3 for n in per_transcript), per_transcript
     assert sum(per_transcript) < 3 * 50
     assert list_queries == {"limit=200&status=queued", "limit=200&status=processing"}
-    assert 1 <= len(opened) <= 20
+    # At most the pool's 20 at once; a slow run may see idle ones expire (5 s) and reopen.
+    assert 1 <= len(opened) <= 40
+    assert len(opened) < requests
     assert len(_shared_async_clients[asyncio.get_running_loop()]) == 1
     assert board.waiters == {}  # every trigger left the board when it finished
 
