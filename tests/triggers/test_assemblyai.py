@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpcore
@@ -391,28 +392,42 @@ def triggers_board(emu: AssemblyAIEmulator) -> Any:
     return board
 
 
-async def test_board_reads_a_bounded_number_of_pages(emulator: AssemblyAIEmulator) -> None:
+async def complete_all_when(emu: AssemblyAIEmulator, condition: Callable[[], bool]) -> None:
+    """Advance the emulator's manual clock by 10 minutes once ``condition()`` holds (at most 2 min)."""
+    for _ in range(2400):
+        if condition():
+            emu.advance(600)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
+async def test_board_reads_a_bounded_number_of_pages(set_connection: Any, close_shared_clients: None) -> None:
     """Unrelated work on the account: the board reads 1 + waiters // 200 pages, the rest GET."""
-    waiting = [emulator.create_transcript("us", status="processing", completes_in=3.0) for _ in range(25)]
-    for _ in range(450):  # newer, and nobody waits for them
-        emulator.create_transcript("us", status="processing", completes_in=600)
-    end_time = time.time() + 60
-    results = await asyncio.gather(
-        *(
-            run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time))
-            for t in waiting
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
+        set_connection(password=TEST_API_KEY, base_url=emu.base_url("us"), max_retries=0)
+        waiting = [emu.create_transcript("us", status="processing", completes_in=60) for _ in range(25)]
+        for _ in range(450):  # newer, and nobody waits for them
+            emu.create_transcript("us", status="processing", completes_in=3600)
+        releaser = asyncio.create_task(
+            complete_all_when(emu, lambda: min(len(gets(emu, t)) for t in waiting) >= 4)
         )
-    )
+        results = await asyncio.gather(
+            *(run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1)) for t in waiting)
+        )
+        await releaser
+        processing_pages = [r for r in lists(emu) if "status=processing" in r.query]
     assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 25
-    processing_pages = [r for r in lists(emulator) if "status=processing" in r.query]
     assert processing_pages
-    assert all("before_id" not in r.query for r in processing_pages)  # one page per refresh
-    # beyond the page read, each waiting transcript kept its own GET every poll
-    assert all(len(gets(emulator, t)) >= 4 for t in waiting)
+    # one page per refresh: the waiting transcripts (older) were beyond it, so each kept its own GET
+    assert all("before_id" not in r.query for r in processing_pages)
 
 
 async def test_board_failure_falls_back_to_one_get_per_poll(
-    emulator: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    set_connection: Any,
+    close_shared_clients: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from airflow_provider_assemblyai.exceptions import AssemblyAIServerError
 
@@ -420,16 +435,18 @@ async def test_board_failure_falls_back_to_one_get_per_poll(
         raise AssemblyAIServerError("AssemblyAI GET /v2/transcript (us) failed with HTTP 503")
 
     monkeypatch.setattr(AssemblyAIHook, "alist_transcript_page", failing_page)
-    ids = [emulator.create_transcript("us", status="processing", completes_in=1.5) for _ in range(25)]
-    end_time = time.time() + 60
-    results = await asyncio.gather(
-        *(
-            run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time))
-            for t in ids
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
+        set_connection(password=TEST_API_KEY, base_url=emu.base_url("us"), max_retries=0)
+        ids = [emu.create_transcript("us", status="processing", completes_in=60) for _ in range(25)]
+        # every trigger polls on its own, every time: each gets three GETs, then all complete
+        releaser = asyncio.create_task(
+            complete_all_when(emu, lambda: min(len(gets(emu, t)) for t in ids) >= 3)
         )
-    )
+        results = await asyncio.gather(
+            *(run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1)) for t in ids)
+        )
+        await releaser
     assert [[e.payload["status"] for e in events] for events in results] == [["success"]] * 25
-    assert all(len(gets(emulator, t)) >= 3 for t in ids)  # polled one by one, every time
     warnings = [r for r in caplog.records if "Listing in-flight transcripts failed" in r.getMessage()]
     assert [r.levelname for r in warnings] == ["WARNING"]  # once, not on every failed refresh
 
@@ -460,7 +477,17 @@ async def test_a_cancelled_trigger_leaves_the_board(emulator: AssemblyAIEmulator
 
 async def test_a_listed_target_status_is_confirmed_with_a_get(emulator: AssemblyAIEmulator) -> None:
     """Waiting for ``processing``: the board lists it so, and the event still comes from a GET."""
-    ids = [emulator.create_transcript("us", status="processing") for _ in range(25)]
+    others = [emulator.create_transcript("us", status="processing") for _ in range(20)]
+    background = [  # 20 triggers that keep waiting, so the board is in use
+        asyncio.create_task(run_to_end(TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1)))
+        for t in others
+    ]
+    for _ in range(400):
+        if lists(emulator):
+            break
+        await asyncio.sleep(0.01)
+    assert lists(emulator)
+    ids = [emulator.create_transcript("us", status="processing") for _ in range(5)]
     results = await asyncio.gather(
         *(
             run_to_end(
@@ -469,9 +496,11 @@ async def test_a_listed_target_status_is_confirmed_with_a_get(emulator: Assembly
             for t in ids
         )
     )
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
     for tid, events in zip(ids, results, strict=True):
         assert events == [
             TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
         ]
-        assert len(gets(emulator, tid)) == 1  # the first poll ends the wait, board or not
-    assert lists(emulator)  # from the 20th trigger on, the first poll read the board first
+        assert len(gets(emulator, tid)) == 1  # listed as a target status: confirmed by one GET
