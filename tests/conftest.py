@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 
 TEST_API_KEY = "test-key-7f3a9c2e51"  # distinctive, so a leak is easy to grep for
 
@@ -36,3 +40,34 @@ def set_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
 
     return _set
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """
+    Return everything logged so far, at DEBUG and above.
+
+    Airflow 2 logs through stdlib logging (caplog); Airflow 3's structlog writes to stderr (capfd).
+    """
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+
+    def text() -> str:
+        captured = capfd.readouterr()
+        seen.extend((captured.out, captured.err))
+        return caplog.text + "".join(seen)
+
+    return text
+
+
+def complete_after_polls(emu: AssemblyAIEmulator, tid: str, polls: int, stop: threading.Event) -> None:
+    """Advance the emulator's manual clock once ``tid`` was polled ``polls`` times (bounded wait).
+
+    Run it in a thread beside a ``dag.test()``; set ``stop`` to end it early.
+    """
+    deadline = time.monotonic() + 240
+    while not stop.is_set() and time.monotonic() < deadline:
+        if len([r for r in emu.requests if r.method == "GET" and r.path.endswith(tid)]) >= polls:
+            emu.advance(600)
+            return
+        stop.wait(0.05)

@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, complete_after_polls
 from tests.example_dags.dag_runner import EXAMPLE_DAGS, run_dag, task_states, xcom
 
 DAG_ID = "example_assemblyai_wait_export_delete"
 API_ERROR = "Download error, unable to download https://example.com/meeting.mp3"
-
-
-def finish_after_polls(emu: AssemblyAIEmulator, tid: str, polls: int, stop: threading.Event) -> None:
-    """Advance the emulator's clock past the transcript's completion once it was polled ``polls`` times."""
-    deadline = time.monotonic() + 240
-    while not stop.is_set() and time.monotonic() < deadline:
-        if len([r for r in emu.requests if r.method == "GET" and r.path.endswith(tid)]) >= polls:
-            emu.advance(600)
-            return
-        stop.wait(0.05)
 
 
 def run_example(
@@ -51,7 +40,7 @@ def run_example(
         # LocalExecutor, refused on SQLite; dag.test() runs every task in-process either way.
         monkeypatch.setenv("_AIRFLOW__SKIP_DATABASE_EXECUTOR_COMPATIBILITY_CHECK", "1")
         stop = threading.Event()
-        watcher = threading.Thread(target=finish_after_polls, args=(emu, tid, 2, stop), daemon=True)
+        watcher = threading.Thread(target=complete_after_polls, args=(emu, tid, 2, stop), daemon=True)
         watcher.start()
         try:
             run = run_dag(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -56,21 +55,3 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(AssemblyAIHook, "_retry_policy", spy)
     return recorded
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Callable[[], str]:
-    """
-    Return everything logged so far, at DEBUG and above.
-
-    Airflow 2 logs through stdlib logging (caplog); Airflow 3's structlog writes to stderr (capfd).
-    """
-    caplog.set_level(logging.DEBUG)
-    seen: list[str] = []
-
-    def text() -> str:
-        captured = capfd.readouterr()
-        seen.extend((captured.out, captured.err))
-        return caplog.text + "".join(seen)
-
-    return text

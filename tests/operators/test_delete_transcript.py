@@ -7,7 +7,6 @@ deferral through the real TranscriptStatusTrigger.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 import threading
@@ -33,7 +32,7 @@ from airflow_provider_assemblyai.exceptions import (
 from airflow_provider_assemblyai.operators.assemblyai import DeleteTranscriptOperator
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, complete_after_polls
 from tests.example_dags.dag_runner import run_dag, task_states, xcom
 
 BASE = "http://127.0.0.1:9"  # respx answers; nothing is sent
@@ -90,20 +89,6 @@ def emulator(set_connection: Callable[..., None]) -> Iterator[AssemblyAIEmulator
     with AssemblyAIEmulator(api_keys=(TEST_API_KEY,)) as emu:
         set_connection(base_url=emu.base_url("us"), region="us")
         yield emu
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Callable[[], str]:
-    """Everything logged so far: stdlib logging (caplog) plus Airflow's console output (capfd)."""
-    caplog.set_level(logging.DEBUG)
-    seen: list[str] = []
-
-    def text() -> str:
-        captured = capfd.readouterr()
-        seen.extend((captured.out, captured.err))
-        return caplog.text + "".join(seen)
-
-    return text
 
 
 # -- success and the XCom --------------------------------------------------------------------------
@@ -542,16 +527,6 @@ with DAG("{DAG_ID}", schedule=None, start_date=datetime(2025, 1, 1), catchup=Fal
         execution_timeout=timedelta(minutes=5),
     )
 '''
-
-
-def complete_after_polls(emu: AssemblyAIEmulator, tid: str, polls: int, stop: threading.Event) -> None:
-    """Advance the emulator's manual clock once ``tid`` was polled ``polls`` times (bounded wait)."""
-    deadline = time.monotonic() + 240
-    while not stop.is_set() and time.monotonic() < deadline:
-        if len([r for r in emu.requests if r.method == "GET" and r.path.endswith(tid)]) >= polls:
-            emu.advance(600)
-            return
-        stop.wait(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -338,6 +338,16 @@ def lists(emu: AssemblyAIEmulator) -> list[Any]:
     return [r for r in emu.requests if (r.method, r.path) == ("GET", "/v2/transcript")]
 
 
+async def complete_all_when(emu: AssemblyAIEmulator, condition: Callable[[], bool]) -> None:
+    """Advance the emulator's manual clock by 10 minutes once ``condition()`` holds (at most 2 min)."""
+    for _ in range(2400):
+        if condition():
+            emu.advance(600)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
 async def test_many_triggers_share_one_connection_pool_and_one_status_board(
     set_connection: Any, close_shared_clients: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -355,18 +365,13 @@ async def test_many_triggers_share_one_connection_pool_and_one_status_board(
         ids = [emu.create_transcript("us", status="processing", completes_in=60) for _ in range(50)]
         emu.create_transcript("us", status="queued", completes_in=60)  # listed, but nobody waits for it
 
-        async def complete_after_five_refreshes() -> None:
-            for _ in range(2400):  # at most 2 minutes
-                if len(lists(emu)) >= 2 * 5:
-                    emu.advance(600)
-                    return
-                await asyncio.sleep(0.05)
-
         end_time = time.time() + 120
         triggers = [
             TranscriptStatusTrigger(transcript_id=t, poll_interval=0.1, end_time=end_time) for t in ids
         ]
-        releaser = asyncio.create_task(complete_after_five_refreshes())
+        releaser = asyncio.create_task(
+            complete_all_when(emu, lambda: len(lists(emu)) >= 2 * 5)
+        )  # 5 refreshes
         results = await asyncio.wait_for(asyncio.gather(*(run_to_end(t) for t in triggers)), 120)
         await releaser
         per_transcript = [len(gets(emu, tid)) for tid in ids]
@@ -390,16 +395,6 @@ def triggers_board(emu: AssemblyAIEmulator) -> Any:
 
     (board,) = _boards[asyncio.get_running_loop()].values()
     return board
-
-
-async def complete_all_when(emu: AssemblyAIEmulator, condition: Callable[[], bool]) -> None:
-    """Advance the emulator's manual clock by 10 minutes once ``condition()`` holds (at most 2 min)."""
-    for _ in range(2400):
-        if condition():
-            emu.advance(600)
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 async def test_board_reads_a_bounded_number_of_pages(set_connection: Any, close_shared_clients: None) -> None:
