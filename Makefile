@@ -17,19 +17,19 @@ help:
 
 # A venv per Airflow major, installed with uv (pip installs uv into the venv first) from the pinned
 # constraints in constraints/, so every machine resolves the same versions.
-$(VENV)/.installed: pyproject.toml constraints/airflow-3.txt
+$(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c constraints/airflow-3.txt \
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c constraints/airflow-3.3.txt \
 		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench]"
 	touch $@
 
-$(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.txt
+$(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.11.txt
 	rm -rf $(VENV_AF2)
 	$(PYTHON) -m venv $(VENV_AF2)
 	$(VENV_AF2)/bin/pip install --quiet --disable-pip-version-check uv
-	$(VENV_AF2)/bin/uv pip install --quiet --python $(VENV_AF2)/bin/python -c constraints/airflow-2.txt \
+	$(VENV_AF2)/bin/uv pip install --quiet --python $(VENV_AF2)/bin/python -c constraints/airflow-2.11.txt \
 		"apache-airflow==$(AF2_VERSION)" -e ".[dev]"
 	touch $@
 

@@ -289,7 +289,7 @@ def test_lanes_test_the_floor_and_the_current_major() -> None:
     af2, af3 = Version(pins["AF2_VERSION"]), Version(pins["AF3_VERSION"])
     assert (af2.major, af2.minor) == (AIRFLOW_FLOOR.major, AIRFLOW_FLOOR.minor)
     assert af3.major == 3
-    for constraints, pin in (("airflow-2.txt", af2), ("airflow-3.txt", af3)):
+    for constraints, pin in (("airflow-2.11.txt", af2), ("airflow-3.3.txt", af3)):
         text = (ROOT / "constraints" / constraints).read_text()
         assert f"apache-airflow=={pin}\n" in text, f"constraints/{constraints} does not pin Airflow {pin}"
     assert Version(airflow.__version__) in (af2, af3), "this lane runs an Airflow the Makefile does not pin"

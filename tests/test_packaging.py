@@ -24,7 +24,7 @@ pytestmark = pytest.mark.af3_only
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).parent / "uv"
-CONSTRAINTS = ROOT / "constraints" / "airflow-3.txt"
+CONSTRAINTS = ROOT / "constraints" / "airflow-3.3.txt"
 VERSION = airflow_provider_assemblyai.__version__
 STEP_TIMEOUT_S = 180
 
