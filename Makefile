@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c constraints/airflow-3.3.txt \
-		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench]"
+		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench,deployment]"
 	touch $@
 
 $(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.11.txt
