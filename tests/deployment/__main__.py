@@ -69,7 +69,6 @@ OTHER_REGION_OLD = 100  # US, old: another region than the purge's connection
 CUTOFF = timedelta(days=7)
 PURGE_KILL_AFTER = 300  # deletions seen by the emulator before the purge's worker is killed
 RATE_LIMIT = (12, 0.2)  # the emulator's account limit: 60 requests/s, in bursts of at most 12
-MAX_RETRIES = 10  # the connections' retries: a burst of 429s must not exhaust them
 RUN_TIMEOUT_S = 420.0
 
 
@@ -111,10 +110,7 @@ class Deployment:
         self.emulator = self.stack.enter_context(
             EmulatorProcess(self.workdir / "emulator", self.api_key, RATE_LIMIT)
         ).start()
-        connections = {
-            f"assemblyai_{region}": self.emulator.connection(region, max_retries=MAX_RETRIES)
-            for region in ("us", "eu")
-        }
+        connections = {f"assemblyai_{region}": self.emulator.connection(region) for region in ("us", "eu")}
         self.cluster = CeleryCluster(self.workdir / "airflow", self.postgres, self.redis, connections)
         self.stack.callback(self.cluster.stop)
         for dag in DAGS.glob("*.py"):
@@ -254,12 +250,20 @@ class Deployment:
         held = self._triggers_by_triggerer()
         by_name = {name: held.get(job, 0) for name, job in self.cluster.triggerer_jobs.items()}
         victim = max(by_name, key=lambda name: by_name[name])
+        self.victim_job = self.cluster.triggerer_jobs[victim]
+        self.adopted = {  # the sensors (map indexes) whose trigger the other triggerer must take over
+            index
+            for (index,) in self.cluster.query(
+                "SELECT ti.map_index FROM task_instance ti JOIN trigger t ON ti.trigger_id = t.id "
+                "WHERE t.triggerer_id = %s",
+                self.victim_job,
+            )
+        }
         self._sample_secrets("while the sensors wait")
         kill_processes(process_tree(self.cluster.processes[victim].pid))
         self.kill_times["triggerer"] = time.time()
         self.cluster.forget(victim)
         self.say(f"SIGKILLed {victim}, which held {by_name[victim]} of the {SENSORS} waiting sensors")
-        self.victim_job = self.cluster.triggerer_jobs[victim]
         self.figures["triggers_held"] = by_name
         self.figures["triggerer_killed"] = victim
         for i, tid in enumerate(self.sensor_ids):
@@ -297,12 +301,13 @@ class Deployment:
         self.figures["worker_killed"] = victim
         self.figures["purge_deleted_before_kill"] = self._purge_deletions()
         self.say(
-            f"SIGKILLed {victim} running the purge after {self.figures['purge_deleted_before_kill']} deletions "
+            f"SIGKILLed {victim} running the purge after {self.figures['purge_deleted_before_kill']} "
+            "deletions "
             f"({len(self.collateral)} tasks were running there)"
         )
 
     def _restart_worker_once_the_retry_runs(self) -> None:
-        """Bring the dead worker back (as its process supervisor would) once the purge's retry runs elsewhere."""
+        """Bring the dead worker back (as its supervisor would) once the purge's retry runs elsewhere."""
         rows = self.cluster.query(
             "SELECT try_number, state, hostname FROM task_instance WHERE dag_id = %s AND task_id = 'purge'",
             PURGE_DAG,
@@ -326,7 +331,7 @@ class Deployment:
             for path, kwargs in rows
         ]
         self.secrets_seen[f"trigger rows (decrypted) {when}"] = "\n".join(decrypted)
-        self.figures.setdefault("trigger_rows_sampled", len(rows))
+        self.figures[f"trigger rows {when}"] = len(rows)
 
     # -- checks ----------------------------------------------------------------------------------
 
@@ -348,6 +353,7 @@ class Deployment:
         self._verify_sensors(requests)
         self._verify_rate_limits(requests)
         self._verify_no_key_anywhere()
+        self._traffic_figures(requests)
         if self.problems:
             raise Failed("\n".join(f"- {p}" for p in self.problems))
 
@@ -362,7 +368,7 @@ class Deployment:
         unexplained = retried - self.collateral - self.maybe_collateral
         self.check(
             not unexplained,
-            f"tasks retried that did not run on the killed worker (a 429 or error surfaced?): {sorted(unexplained)}",
+            f"tasks retried that did not run on the killed worker (a 429 surfaced?): {sorted(unexplained)}",
         )
         self.figures["tasks"] = len(rows)
         self.figures["tasks_retried_after_worker_kill"] = len(retried)
@@ -374,7 +380,8 @@ class Deployment:
         self.check(
             set(deleted) == expected,
             f"deleted {len(deleted)} transcripts, expected {len(expected)}: "
-            f"missing {sorted(expected - set(deleted))[:5]}, unexpected {sorted(set(deleted) - expected)[:5]}",
+            f"missing {sorted(expected - set(deleted))[:5]}, "
+            f"unexpected {sorted(set(deleted) - expected)[:5]}",
         )
         untouchable = {(region, t) for region, ids in self.untouchable.items() for t in ids}
         touched = {
@@ -398,7 +405,8 @@ class Deployment:
         repeated = {key: n for key, n in deleted.items() if n > 1 and key in once}
         self.check(not repeated, f"transcripts deleted more than once: {repeated}")
         xcoms = self.cluster.query(
-            "SELECT map_index, value FROM xcom WHERE dag_id = %s AND task_id = 'delete' AND key = 'return_value'",
+            "SELECT map_index, value FROM xcom "
+            "WHERE dag_id = %s AND task_id = 'delete' AND key = 'return_value'",
             DELETE_DAG,
         )
         returned = {value["id"] for _, value in xcoms if value.get("text") == "Deleted by user."}
@@ -422,55 +430,49 @@ class Deployment:
         return order.index(transcript)
 
     def _verify_purge(self, requests: list[dict[str, Any]]) -> None:
-        [(summary,)] = self.cluster.query(
-            "SELECT value FROM xcom WHERE dag_id = %s AND task_id = 'purge' AND key = 'return_value'",
+        """Both attempts' audits against what happened, and the retry's summary, exact to the transcript."""
+        [(summary, retry_started)] = self.cluster.query(
+            "SELECT x.value, ti.start_date FROM xcom x JOIN task_instance ti USING (dag_id, run_id, task_id) "
+            "WHERE x.dag_id = %s AND x.task_id = 'purge' AND x.key = 'return_value'",
             PURGE_DAG,
         )
+        deleted_at = {  # each purge transcript's (one) successful DELETE
+            checks.transcript_id(r): datetime.fromisoformat(r["time"])
+            for r in requests
+            if r["region"] == "eu" and r["method"] == "DELETE" and r["status"] == 200
+        }
+        by_retry = {t for t in self.purge_ids if t in deleted_at and deleted_at[t] > retry_started}
+        before_retry = {t for t in self.purge_ids if t in deleted_at and deleted_at[t] <= retry_started}
         first, second = self.audit_dir / "purge.jsonl", self.audit_dir / "purge-1.jsonl"
-        audits = {path.name: checks.audited_deletions(path) for path in (first, second) if path.exists()}
+        self.check(first.exists() and second.exists(), "the audit files of both attempts are not there")
+        claims = {path.name: set(checks.audited_deletions(path)) for path in (first, second) if path.exists()}
         self.check(
-            set(audits) == {first.name, second.name},
-            f"audit files: {sorted(audits)}, expected both attempts'",
+            claims.get(first.name, set()) <= before_retry,
+            "the killed attempt's audit claims deletions it did not make: "
+            f"{sorted(claims.get(first.name, set()) - before_retry)[:5]}",
         )
-        purge = set(self.purge_ids)
-        for name, claimed in audits.items():
-            wrong = set(claimed) - purge
-            self.check(
-                not wrong,
-                f"{name} claims deletions of transcripts the purge must not delete: {sorted(wrong)[:5]}",
-            )
-        first_claims, second_claims = (set(audits.get(p.name, {})) for p in (first, second))
-        self.check(not first_claims & second_claims, "both audit files claim one deletion")
-        deleted_before = self.figures["purge_deleted_before_kill"]
+        self.check(
+            claims.get(second.name) == by_retry,
+            f"the retry's audit claims {len(claims.get(second.name, ()))} deletions, it made {len(by_retry)}",
+        )
+        eu_total = PURGE_OLD + PURGE_ALREADY_DELETED + PURGE_IN_FLIGHT + PURGE_RECENT + MAPPED_DELETES // 2
         expect = {
+            "scanned": eu_total,
             "matched": PURGE_OLD + PURGE_ALREADY_DELETED,
+            "deleted": len(by_retry),
+            "already_deleted": PURGE_ALREADY_DELETED + len(before_retry),
             "failed": 0,
             "not_found": 0,
             "scan_complete": True,
             "error": None,
         }
-        for key, value in expect.items():
-            self.check(
-                summary.get(key) == value, f"purge summary {key}={summary.get(key)!r}, expected {value!r}"
-            )
-        self.check(
-            summary["deleted"] + summary["already_deleted"] == PURGE_OLD + PURGE_ALREADY_DELETED
-            and summary["already_deleted"] >= PURGE_ALREADY_DELETED + deleted_before,
-            f"purge summary deleted={summary['deleted']} already_deleted={summary['already_deleted']}, "
-            f"expected {PURGE_OLD} in all, >= {deleted_before} of them by the killed attempt",
-        )
-        self.check(
-            set(summary["deleted_ids"]) == second_claims, "the retry's summary and its audit file differ"
-        )
-        happened = {t for region, t in checks.successful_deletions(requests) if region == "eu"}
-        self.check(
-            first_claims | second_claims <= happened,
-            f"audit lines claim deletions that did not happen: {sorted((first_claims | second_claims) - happened)[:5]}",
-        )
+        wrong = {key: (summary.get(key), value) for key, value in expect.items() if summary.get(key) != value}
+        self.check(not wrong, f"the retry's summary (got, expected): {wrong}")
+        self.check(set(summary["deleted_ids"]) == by_retry, "the retry's summary lists other deletions")
         self.figures["purge"] = {
-            "deleted_by_first_attempt": PURGE_OLD - summary["deleted"],
-            "audited_by_first_attempt": len(first_claims),
-            "deleted_by_retry": summary["deleted"],
+            "deleted_by_first_attempt": len(before_retry),
+            "audited_by_first_attempt": len(claims.get(first.name, ())),
+            "deleted_by_retry": len(by_retry),
             "already_deleted_seen_by_retry": summary["already_deleted"],
         }
 
@@ -505,6 +507,33 @@ class Deployment:
             "failover" in self.figures, "the surviving triggerer never took over the dead one's triggers"
         )
         self.figures["board_listings"] = len(listings)
+        # Each sensor's trigger fired once in all (its logs from both triggerers together), and those
+        # of the dead triggerer fired in the survivor.
+        survivor = next(j for n, j in self.cluster.triggerer_jobs.items() if j != self.victim_job)
+        logs = (
+            self.cluster.home
+            / "logs"
+            / f"dag_id={SENSOR_DAG}"
+            / "run_id=deployment"
+            / f"task_id={SENSOR_TASK}"
+        )
+        for index in range(SENSORS):
+            fired = {
+                int(path.name.rsplit(".", 2)[1]): path.read_text(errors="replace").count(
+                    '"Trigger fired event"'
+                )
+                for path in (logs / f"map_index={index}").glob("attempt=*.log.trigger.*.log")
+            }
+            self.check(
+                sum(fired.values()) == 1, f"sensor {index}: trigger events fired by triggerer job {fired}"
+            )
+            if index in self.adopted:
+                self.check(
+                    fired.get(survivor) == 1, f"sensor {index} was not finished by the survivor: {fired}"
+                )
+        self.check(
+            len(self.adopted) >= SENSORS // 2, f"the killed triggerer held only {len(self.adopted)} sensors"
+        )
 
     def _verify_rate_limits(self, requests: list[dict[str, Any]]) -> None:
         limited = [r for r in requests if r["status"] == 429]
@@ -533,19 +562,61 @@ class Deployment:
         self.check(not leaked, f"the API key is in: {leaked}")
         self.figures["places_checked_for_the_key"] = len(sources)
 
+    def _traffic_figures(self, requests: list[dict[str, Any]]) -> None:
+        """Requests (and 429s) per workload, peak rate, purge speed: the figures docs/deployment.md quotes."""
+        sensor_ids, purge_ids = set(self.sensor_ids), set(self.purge_ids)
+        delete_ids = {t for ids in self.deletes.values() for t in ids}
+
+        def workload(r: dict[str, Any]) -> str:
+            tid = checks.transcript_id(r)
+            if tid in purge_ids or (r["region"] == "eu" and tid is None):
+                return "purge"
+            if tid in sensor_ids or (r["region"] == "us" and tid is None):
+                return "sensor_chains"
+            return "mapped_deletes" if tid in delete_ids else "other"
+
+        by_workload: dict[str, Counter[str]] = {}
+        for r in requests:
+            counts = by_workload.setdefault(workload(r), Counter())
+            counts["requests"] += 1
+            counts["429"] += r["status"] == 429
+        self.figures["requests_by_workload"] = {name: dict(c) for name, c in sorted(by_workload.items())}
+        seconds = Counter(r["time"][:19] for r in requests)  # per wall-clock second
+        self.figures["peak_requests_per_s"] = max(seconds.values())
+        kill = datetime.fromtimestamp(self.kill_times["worker"], timezone.utc)
+        retry_deletes = sorted(
+            datetime.fromisoformat(r["time"])
+            for r in requests
+            if r["method"] == "DELETE"
+            and r["status"] == 200
+            and checks.transcript_id(r) in purge_ids
+            and datetime.fromisoformat(r["time"]) > kill + timedelta(seconds=5)
+        )
+        span = (retry_deletes[-1] - retry_deletes[0]).total_seconds() if len(retry_deletes) > 1 else 0
+        self.figures["purge_retry_deletes_per_s"] = (
+            round((len(retry_deletes) - 1) / span, 1) if span else None
+        )
+        sensor_gets = sum(
+            1 for r in requests if r["method"] == "GET" and checks.transcript_id(r) in sensor_ids
+        )
+        self.figures["sensor_gets_per_transcript"] = round(sensor_gets / SENSORS, 1)
+
     # -- summary ---------------------------------------------------------------------------------
 
     def summary(self) -> str:
         """The one ``deployment:`` line."""
         f = self.figures
+        untouchable = PURGE_ALREADY_DELETED + PURGE_IN_FLIGHT + PURGE_RECENT + OTHER_REGION_OLD
+        victim = f["triggerer_killed"]
         return (
-            f"deployment: {MAPPED_DELETES} mapped deletes (us+eu), {SENSORS} sensor->export->delete chains, "
-            f"purge of {PURGE_OLD} old transcripts (concurrency 16, {PURGE_ALREADY_DELETED + PURGE_IN_FLIGHT + PURGE_RECENT + OTHER_REGION_OLD} untouchable) "
-            f"on {len(WORKERS)} Celery workers x {WORKER_CONCURRENCY} + {len(TRIGGERERS)} triggerers, PostgreSQL + Redis; "
-            f"wall {f['wall_s']:.0f}s (startup {f['startup_s']:.0f}s, runs {f['runs_s']:.0f}s); "
-            f"{f['rate_limited']} 429s absorbed of {f['requests']} requests at {RATE_LIMIT[0] / RATE_LIMIT[1]:g}/s; "
-            f"triggerer failover {f['failover']:.1f}s ({f['triggerer_killed']} held {f['triggers_held'][f['triggerer_killed']]} of {SENSORS}); "
-            f"purge worker killed after {f['purge_deleted_before_kill']} deletions, retry deleted {f['purge']['deleted_by_retry']}"
+            f"deployment: {MAPPED_DELETES} mapped deletes (us+eu), {SENSORS} sensor->export->delete "
+            f"chains, purge of {PURGE_OLD} old transcripts (concurrency 16, {untouchable} untouchable) "
+            f"on {len(WORKERS)} Celery workers x {WORKER_CONCURRENCY} + {len(TRIGGERERS)} triggerers, "
+            f"PostgreSQL + Redis; wall {f['wall_s']:.0f}s (startup {f['startup_s']:.0f}s, runs "
+            f"{f['runs_s']:.0f}s); {f['rate_limited']} 429s absorbed of {f['requests']} requests at "
+            f"{RATE_LIMIT[0] / RATE_LIMIT[1]:g}/s; triggerer failover {f['failover']:.1f}s ({victim} held "
+            f"{f['triggers_held'][victim]} of {SENSORS}); purge worker killed after "
+            f"{f['purge_deleted_before_kill']} deletions, the retry deleted {f['purge']['deleted_by_retry']}"
         )
 
 

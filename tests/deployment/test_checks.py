@@ -84,7 +84,8 @@ def test_a_429_never_retried_or_retried_too_soon_is_reported() -> None:
     problems = checks.unabsorbed_rate_limits(log)
     assert len(problems) == 2
     assert "retried 0.20s after its 429" in problems[0]
-    assert f"GET /v2/transcript/{T2}? (eu)" in problems[1] and "never retried" in problems[1]
+    assert f"GET /v2/transcript/{T2}? (eu)" in problems[1]
+    assert "never retried" in problems[1]
 
 
 def test_leaks_name_every_source_holding_the_secret(tmp_path: Path) -> None:
