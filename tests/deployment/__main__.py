@@ -371,6 +371,13 @@ class Deployment:
             f"tasks retried that did not run on the killed worker (a 429 surfaced?): {sorted(unexplained)}",
         )
         self.figures["tasks"] = len(rows)
+        self.figures["task_seconds_mean"] = {
+            task: round(float(seconds), 1)
+            for task, seconds in self.cluster.query(
+                "SELECT task_id, avg(extract(epoch FROM end_date - start_date)) FROM task_instance "
+                "WHERE state = 'success' GROUP BY task_id ORDER BY task_id"
+            )
+        }
         self.figures["tasks_retried_after_worker_kill"] = len(retried)
 
     def _verify_deletions(self, requests: list[dict[str, Any]]) -> None:
