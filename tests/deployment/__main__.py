@@ -69,7 +69,7 @@ OTHER_REGION_OLD = 100  # US, old: another region than the purge's connection
 CUTOFF = timedelta(days=7)
 PURGE_KILL_AFTER = 300  # deletions seen by the emulator before the purge's worker is killed
 RATE_LIMIT = (12, 0.2)  # the emulator's account limit: 60 requests/s, in bursts of at most 12
-RUN_TIMEOUT_S = 420.0
+RUN_TIMEOUT_S = 600.0
 
 
 class Failed(Exception):
