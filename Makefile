@@ -6,13 +6,14 @@ VENV ?= .venv
 VENV_AF2 ?= .venv-af2
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-af2 lint test test-af3 test-af2 bench bench-smoke demo browser-deps dist clean
+.PHONY: help venv venv-af2 lint test test-af3 test-af2 test-deployment deployment-deps bench bench-smoke demo browser-deps dist clean
 
 help:
 	@echo "make demo         run the post-ETL example DAG for real against the local emulator"
 	@echo "make test         lint + full suite on Airflow $(AF3_VERSION) + unit/DagBag/dag.test suite on Airflow $(AF2_VERSION)"
 	@echo "make test-af3     lint + full suite on Airflow 3 (real scheduler/triggerer and browser tests included)"
 	@echo "make test-af2     unit, DagBag and dag.test() suites on Airflow 2.11"
+	@echo "make test-deployment  PostgreSQL + Redis + CeleryExecutor (2 workers, 2 triggerers) with faults"
 	@echo "make bench        benchmarks (slow), results in bench/results/ and docs/performance.md"
 
 # A venv per Airflow major, installed with uv (pip installs uv into the venv first) from the pinned
@@ -22,7 +23,7 @@ $(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c constraints/airflow-3.3.txt \
-		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench]"
+		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench,deployment]"
 	touch $@
 
 $(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.11.txt
@@ -53,7 +54,19 @@ test-af3: lint browser-deps
 test-af2: venv-af2
 	scripts/run-pytest $(VENV_AF2) -m "not af3_only" $(PYTEST_ARGS)
 
-test: test-af3 test-af2 bench-smoke
+# Debian's PostgreSQL server and Redis for test-deployment: it starts instances of its own on free
+# loopback ports (never the system's services, which the packages install but do not start here).
+deployment-deps:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; } || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null) \
+		|| { echo "error: test-deployment needs Debian's postgresql and redis-server (apt-get install them)"; exit 1; }
+
+# A production-shaped deployment on loopback with faults (tests/deployment/__main__.py); its figures
+# go to bench/results/deployment.json, quoted by docs/deployment.md.
+test-deployment: venv deployment-deps
+	$(VENV)/bin/python -m tests.deployment --result bench/results/deployment.json
+
+test: test-af3 test-af2 test-deployment bench-smoke
 
 bench: venv
 	$(VENV)/bin/python -m bench

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from airflow_provider_assemblyai.testing.admin import ADMIN_PREFIX, build_admin_app
 from airflow_provider_assemblyai.testing.faults import PRE_EFFECT_KINDS, Fault
 from airflow_provider_assemblyai.testing.state import ApiError, EmulatorState, RequestRecord
 
@@ -151,10 +152,14 @@ class EmulatorApp:
         self.base_url = base_url.rstrip("/")
         self.sleeper = sleeper
         self.inner = _inner_app(state, region, self.base_url)
+        self.admin = build_admin_app(state, region)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
+            return
+        if str(scope["path"]).startswith(ADMIN_PREFIX):  # not the API: no key, limit, fault or log
+            await self.admin(scope, receive, send)
             return
         started = time.perf_counter()
         method = str(scope["method"]).upper()

@@ -589,3 +589,30 @@ class EmulatorState:
         """A snapshot of the counters."""
         with self._lock:
             return dict(self._counters)
+
+    # ----------------------------------------------------------------- admin (testing/admin.py)
+    def finish_in(
+        self, region: str, transcript_id: str, seconds: float, final_status: str = "completed"
+    ) -> None:
+        """Make a queued or processing transcript end in ``final_status`` ``seconds`` from now.
+
+        Raises KeyError for an unknown id and ValueError for a finished one or a bad argument.
+        """
+        if final_status not in ("completed", "error"):
+            raise ValueError("final_status must be 'completed' or 'error'")
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            rec = self._store(region).records.get(transcript_id)
+            if rec is None:
+                raise KeyError(transcript_id)
+            now = self.clock.now()
+            status = rec.status_at(now)
+            if rec.deleted_at is not None or status not in ("queued", "processing"):
+                raise ValueError(f"transcript {transcript_id} is already {status}")
+            rec.processing_at = rec.processing_at if status == "processing" else now
+            rec.done_at = now + timedelta(seconds=seconds)
+            rec.final_status = final_status
+            if final_status == "error":
+                rec.error = rec.error or download_error(rec.audio_url)
+                rec.audio_duration = None

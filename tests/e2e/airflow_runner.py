@@ -3,7 +3,8 @@ A real Airflow 3 in subprocesses: api-server, scheduler (LocalExecutor), dag-pro
 
 Throwaway ``AIRFLOW_HOME`` on SQLite, intervals shortened through ``AIRFLOW__`` variables, free ports,
 the test venv's ``bin`` first on ``PATH``. Every component runs in its own process group with its
-own log file; :meth:`AirflowCluster.stop` kills each group as a whole (SIGTERM, then SIGKILL).
+own log file; :meth:`AirflowCluster.stop` kills each group as a whole (SIGTERM, then SIGKILL), and
+then whatever the component had started (task processes run in process groups of their own).
 """
 
 from __future__ import annotations
@@ -22,9 +23,27 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import psutil
 
 ADMIN_USER = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (empty if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_processes(processes: list[psutil.Process]) -> None:
+    """SIGKILL every process still alive and reap it."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=10)
 
 
 def free_port() -> int:
@@ -42,12 +61,17 @@ class AirflowCluster:
     :param extra_env: more environment variables for every component (connections, ...).
     """
 
+    #: The components :meth:`start` launches, in order (a name is the ``airflow`` sub-command).
+    components: tuple[str, ...] = COMPONENTS
+
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.dags = home / "dags"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.password = secrets.token_urlsafe(12)
+        self._jwt_secret = secrets.token_hex(32)  # one per cluster: every component must share it
+        self._secret_key = secrets.token_hex(32)
         self.extra_env = dict(extra_env or {})
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._token: str | None = None
@@ -70,8 +94,8 @@ class AirflowCluster:
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
+                "AIRFLOW__API__SECRET_KEY": self._secret_key,
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
@@ -93,36 +117,57 @@ class AirflowCluster:
 
     def start(self, timeout: float = 150.0) -> AirflowCluster:
         """Migrate the database, start every component and wait until the api-server answers."""
+        self.migrate(timeout)
+        for name in self.components:
+            self.launch(name)
+        self.wait_for_api_server(timeout)
+        return self
+
+    def migrate(self, timeout: float = 150.0) -> None:
+        """Write the admin password file and run ``airflow db migrate``."""
         self.dags.mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN_USER: self.password}))
-        env = self.env()
         with (self.home / "migrate.log").open("wb") as log:
             subprocess.run(
                 [self.airflow, "db", "migrate"],
-                env=env,
+                env=self.env(),
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
                 check=True,
             )
-        for name in COMPONENTS:
-            command = [self.airflow, name]
-            if name == "api-server":
-                command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            with self.log_path(name).open("wb") as log:
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=self.home,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+
+    def command(self, name: str) -> list[str]:
+        """The command line of a component."""
+        command = [self.airflow, name]
+        if name == "api-server":
+            command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        return command
+
+    def launch(self, name: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """
+        Start one component in its own process group, logging to :meth:`log_path`.
+
+        :param name: the component (a key of :attr:`processes`).
+        :param extra_env: environment variables for this component only.
+        """
+        with self.log_path(name).open("ab") as log:  # a restarted component keeps its earlier log
+            self.processes[name] = subprocess.Popen(
+                self.command(name),
+                env={**self.env(), **(extra_env or {})},
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.processes[name]
+
+    def wait_for_api_server(self, timeout: float = 150.0) -> None:
+        """Wait until the api-server answers its health check."""
         self._wait(
             lambda: self._get("/api/v2/monitor/health", auth=False).status_code == 200, timeout, "api-server"
         )
-        return self
 
     def log_path(self, component: str) -> Path:
         """The stdout/stderr log of one component."""
@@ -135,7 +180,7 @@ class AirflowCluster:
 
     def logs_tail(self, chars: int = 3000) -> str:
         """The end of every component's log, for failure messages."""
-        return "\n".join(f"--- {name} ---\n{self.log(name)[-chars:]}" for name in COMPONENTS)
+        return "\n".join(f"--- {name} ---\n{self.log(name)[-chars:]}" for name in self.components)
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -196,8 +241,14 @@ class AirflowCluster:
     # -- teardown -----------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Kill every component's process group: SIGTERM, a grace period, then SIGKILL."""
+        """
+        Stop every component: SIGTERM to its process group, a grace period, then SIGKILL.
+
+        Airflow runs each task in a process group of its own, so the processes a component started
+        are collected first and killed too if they outlive it.
+        """
         processes, self.processes = self.processes, {}
+        descendants = [child for process in processes.values() for child in process_tree(process.pid)]
         for process in processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -210,6 +261,7 @@ class AirflowCluster:
                 os.killpg(process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        kill_processes(descendants)
 
     def __enter__(self) -> AirflowCluster:
         try:
