@@ -489,9 +489,13 @@ def _purge_audit_path(value: object) -> str | None:
     return value.strip()
 
 
-def _purge_audit_fields(context: Context) -> dict[str, str]:
+def _purge_audit_fields(context: Context) -> dict[str, str | int]:
+    """dag_id, task_id and run_id (strings) and try_number (an integer) of the running task."""
     ti = context.get("ti")
     fields = {"dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None)}
     fields["run_id"] = context.get("run_id") or getattr(ti, "run_id", None)
-    fields["try_number"] = getattr(ti, "try_number", None)
-    return {key: str(value) for key, value in fields.items() if value is not None}
+    audit: dict[str, str | int] = {key: str(value) for key, value in fields.items() if value is not None}
+    try_number = getattr(ti, "try_number", None)
+    if isinstance(try_number, int) and not isinstance(try_number, bool):
+        audit["try_number"] = try_number
+    return audit
