@@ -444,7 +444,7 @@ class AuditWriter:
         line["time"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         self._pending.append((line, self._now()))
         seq, self._next_seq = self._next_seq, self._next_seq + 1
-        if len(self._pending) >= AUDIT_PART_LINES:
+        if len(self._pending) in (1, AUDIT_PART_LINES):  # start the part's clock, or cut it now
             self._wake.set()
         return seq
 

@@ -20,7 +20,7 @@ import pytest
 
 from airflow_provider_assemblyai.audit import AuditReport, audit_folder, read_audit
 from airflow_provider_assemblyai.purge import AuditWriter, Outcome
-from tests.audit_stores import memory_root, moto_s3, s3_bucket, s3_uri  # noqa: F401
+from tests.audit_stores import s3_uri
 
 FIELDS = {"dag_id": "retention", "task_id": "purge", "run_id": "scheduled__2024-06-01"}
 
