@@ -177,6 +177,10 @@ def run(smoke: bool) -> list[dict[str, Any]]:
             summary, seconds, audit = _purge(None, concurrency)
             rows.append(_row(f"scan c={concurrency}, no audit", n, latency, seconds, summary, audit))
             baseline = seconds
+            ids = emulator.call("prepare", n=n // 2, latency_ms=latency)["ids"]
+            summary, seconds, audit = _purge(None, concurrency, ids=ids)
+            rows.append(_row(f"ids c={concurrency}, no audit", n // 2, latency, seconds, summary, audit))
+            ids_baseline = seconds
             for store, uri in stores.items():
                 emulator.call("prepare", n=n, latency_ms=latency)
                 summary, seconds, audit = _purge(uri(f"scan-{store}.jsonl"), concurrency)
@@ -187,6 +191,7 @@ def run(smoke: bool) -> list[dict[str, Any]]:
                 rows.append(
                     _row(f"ids c={concurrency}, audit {store}", n // 2, latency, seconds, summary, audit)
                 )
+                rows[-1]["vs_no_audit"] = round(seconds / ids_baseline, 2)
             last = "s3" if moto is not None else "local"
             rate = 60.0
             limited = 60 if smoke else 900
