@@ -12,59 +12,35 @@ import heapq
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_assemblyai import purge as purge_module
 from airflow_provider_assemblyai.audit import read_audit
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-from airflow_provider_assemblyai.models import Transcript, TranscriptStatus
+from airflow_provider_assemblyai.models import Transcript
 from airflow_provider_assemblyai.purge import (
     AUDIT_BOUND_SECONDS,
     AUDIT_PART_SECONDS,
     AuditError,
     AuditWriter,
     Outcome,
-    PurgePlan,
     PurgeSummary,
     run_purge,
 )
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from tests.conftest import TEST_API_KEY
+from tests.test_purge import OLD, deletes, old, plan
 
 pytestmark = pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
-
-OLD = datetime.now(timezone.utc) - timedelta(days=40)
-TERMINAL = frozenset({TranscriptStatus.COMPLETED, TranscriptStatus.ERROR})
 
 
 @pytest.fixture
 def emu(assemblyai_emulator: AssemblyAIEmulator, set_connection: Callable[..., None]) -> AssemblyAIEmulator:
     set_connection(region="us", base_url=assemblyai_emulator.base_url("us"))
     return assemblyai_emulator
-
-
-def plan(**changes: Any) -> PurgePlan:
-    base = PurgePlan(
-        transcript_ids=None,
-        created_before=datetime.now(timezone.utc) - timedelta(days=30),
-        statuses=TERMINAL,
-        concurrency=4,
-        progress_interval=60.0,
-    )
-    return replace(base, **changes)
-
-
-def old(emu: AssemblyAIEmulator, n: int, **kwargs: Any) -> list[str]:
-    return [emu.create_transcript("us", created=OLD - timedelta(minutes=i), **kwargs) for i in range(n)]
-
-
-def deletes(emu: AssemblyAIEmulator) -> list[str]:
-    return [r.path.rsplit("/", 1)[1] for r in emu.requests if r.method == "DELETE"]
 
 
 def exact(summary: PurgeSummary) -> PurgeSummary:

@@ -25,16 +25,20 @@ def test_example_is_a_daily_schedule_without_catchup() -> None:
     assert "{{ ds }}" in task.audit_path
 
 
+OLD = datetime.now(timezone.utc) - timedelta(days=31)
+
+
+@pytest.fixture
+def emu(assemblyai_emulator: AssemblyAIEmulator, set_connection: Callable[..., None]) -> AssemblyAIEmulator:
+    set_connection(region="us", base_url=assemblyai_emulator.base_url("us"))
+    return assemblyai_emulator
+
+
 @pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
 def test_retention_purge_deletes_old_terminal_transcripts_with_an_audit(
-    assemblyai_emulator: AssemblyAIEmulator,
-    set_connection: Callable[..., None],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    emu: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    emu = assemblyai_emulator
-    set_connection(region="us", base_url=emu.base_url("us"))
-    old = datetime.now(timezone.utc) - timedelta(days=31)
+    old = OLD
     expired = [emu.create_transcript("us", status=s, created=old) for s in ("completed", "error") * 3]
     in_progress = emu.create_transcript("us", status="processing", created=old)
     fresh = [emu.create_transcript("us", created=old + timedelta(days=3)) for _ in range(3)]
@@ -63,20 +67,14 @@ def test_retention_purge_deletes_old_terminal_transcripts_with_an_audit(
 
 @pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
 def test_verify_audit_fails_when_the_days_audit_was_edited(
-    assemblyai_emulator: AssemblyAIEmulator,
-    set_connection: Callable[..., None],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    emu: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    emu = assemblyai_emulator
-    set_connection(region="us", base_url=emu.base_url("us"))
-    old = datetime.now(timezone.utc) - timedelta(days=31)
-    emu.create_transcript("us", status="completed", created=old)
+    emu.create_transcript("us", status="completed", created=OLD)
     first = run_dag(monkeypatch, EXAMPLE_DAGS, DAG_ID, {"audit_dir": tmp_path.as_uri()})
     assert task_states(first)[("verify_audit", -1)] == "success"
     part = sorted(tmp_path.rglob("part-*.jsonl"))[1]  # the first attempt's intents
     part.write_text(part.read_text().replace('"status":"completed"', '"status":"error"'))
-    emu.create_transcript("us", status="completed", created=old)
+    emu.create_transcript("us", status="completed", created=OLD)
 
     second = run_dag(monkeypatch, EXAMPLE_DAGS, DAG_ID, {"audit_dir": tmp_path.as_uri()})
 
