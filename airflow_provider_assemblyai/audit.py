@@ -255,21 +255,27 @@ def _load_parts(folder: Any, report: AuditReport) -> dict[str, list[_Part]]:
     if hasattr(fs, "invalidate_cache"):
         fs.invalidate_cache(root)  # an object store's cached listing may predate the last parts
     attempts: dict[str, list[_Part]] = {}
+    parts: dict[str, tuple[str, str, int]] = {}
     for found in sorted(fs.find(root)):
         relative = str(found)[len(root) :].lstrip("/")
         attempt, _, name = relative.partition("/")
         number = PART_PATTERN.match(name)
         if ATTEMPT_PATTERN.match(attempt) and number:
-            data = fs.cat_file(found)
-            lines, torn = _split_lines(data)
-            part = _Part(relative, attempt, int(number.group(1)), data, lines, torn)
-            attempts.setdefault(attempt, []).append(part)
+            parts[str(found)] = (relative, attempt, int(number.group(1)))
         elif name.startswith(".") and name.endswith(".tmp"):
             report.notes.append(f"{relative}: a temporary file left by an interrupted write (ignored)")
         else:
             report.problems.append(f"{relative}: an object that is not part of the audit layout")
-    for parts in attempts.values():
-        parts.sort(key=lambda part: part.number)
+    contents = fs.cat(list(parts), on_error="omit") if parts else {}  # object stores fetch concurrently
+    for found, (relative, attempt, index) in parts.items():
+        data = contents.get(found)
+        if data is None:
+            report.problems.append(f"{relative}: listed but could not be read")
+            continue
+        lines, torn = _split_lines(bytes(data))
+        attempts.setdefault(attempt, []).append(_Part(relative, attempt, index, bytes(data), lines, torn))
+    for attempt_parts in attempts.values():
+        attempt_parts.sort(key=lambda part: part.number)
     return dict(sorted(attempts.items()))
 
 

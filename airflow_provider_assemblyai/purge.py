@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from airflow.providers.common.compat.sdk import AirflowException
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from airflow_provider_assemblyai.audit import (
@@ -206,7 +207,7 @@ class PurgeSummary:
         return {key: value for key, value in self.to_dict().items() if key not in ids}
 
 
-class AuditError(Exception):
+class AuditError(AirflowException):
     """The audit store could not store a part: the purge sends no further DELETE."""
 
 
