@@ -4,7 +4,8 @@ loopback (moto's server, in its own process), through ObjectStoragePath and an `
 
 * **max wait**: the longest any audit line waited between being written and its part being stored
   (measured by the writer for every part): the durability bound in practice (stated bound: 5 s);
-* **cost**: purge throughput with the audit (write-ahead intents included) against no audit;
+* **cost**: purge throughput with the audit (write-ahead intents included) against no audit, for a
+  scan and for explicit ids: medians of 3 rounds that alternate the stores;
 * a store made slow on purpose (1.5 s per part, longer than the 1 s part interval): the wait stays
   near two uploads instead of growing;
 * ``read_audit`` of the largest S3 audit (parts, records, seconds).
@@ -18,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ from bench._emulator import EmulatorProcess, child_env, project_root
 
 TERMINAL = frozenset({TranscriptStatus.COMPLETED, TranscriptStatus.ERROR})
 SLOW_PART_SECONDS = 1.5
+ROUNDS = 3
 _MOTO = """
 import json, sys
 from moto.server import ThreadedMotoServer
@@ -131,15 +134,20 @@ def _purge(
 
 
 def _row(
-    case: str, n: int, latency: float, seconds: float, summary: PurgeSummary, audit: AuditWriter | None
+    case: str, n: int, latency: float, runs: list[tuple[PurgeSummary, float, AuditWriter | None]]
 ) -> dict[str, Any]:
-    assert summary.error is None, summary.error
-    assert summary.deleted == n, summary.to_dict()
-    lags = sorted(audit.lags) if audit else []
+    """One row from repeated runs of a case: the median time, the longest wait of any run."""
+    for summary, _, _ in runs:
+        assert summary.error is None, summary.error
+        assert summary.deleted == n, summary.to_dict()
+    seconds = statistics.median(elapsed for _, elapsed, _ in runs)
+    lags = sorted(lag for _, _, audit in runs if audit for lag in audit.lags)
+    audit = runs[-1][2]
     return {
         "case": case,
         "n": n,
         "latency_ms": latency,
+        "runs": len(runs),
         "seconds": round(seconds, 2),
         "deleted_per_s": round(n / seconds, 1),
         "parts": audit.parts if audit else None,
@@ -173,60 +181,43 @@ def run(smoke: bool) -> list[dict[str, Any]]:
             for store, uri in stores.items():  # warm up: imports, the filesystem, the first connections
                 emulator.call("prepare", n=20, latency_ms=latency)
                 _purge(uri(f"warm-up-{store}.jsonl"), concurrency)
-            emulator.call("prepare", n=n, latency_ms=latency)
-            summary, seconds, audit = _purge(None, concurrency)
-            rows.append(_row(f"scan c={concurrency}, no audit", n, latency, seconds, summary, audit))
-            baseline = seconds
-            ids = emulator.call("prepare", n=n // 2, latency_ms=latency)["ids"]
-            summary, seconds, audit = _purge(None, concurrency, ids=ids)
-            rows.append(_row(f"ids c={concurrency}, no audit", n // 2, latency, seconds, summary, audit))
-            ids_baseline = seconds
-            for store, uri in stores.items():
-                emulator.call("prepare", n=n, latency_ms=latency)
-                summary, seconds, audit = _purge(uri(f"scan-{store}.jsonl"), concurrency)
-                rows.append(_row(f"scan c={concurrency}, audit {store}", n, latency, seconds, summary, audit))
-                rows[-1]["vs_no_audit"] = round(seconds / baseline, 2)
-                ids = emulator.call("prepare", n=n // 2, latency_ms=latency)["ids"]
-                summary, seconds, audit = _purge(uri(f"ids-{store}.jsonl"), concurrency, ids=ids)
-                rows.append(
-                    _row(f"ids c={concurrency}, audit {store}", n // 2, latency, seconds, summary, audit)
-                )
-                rows[-1]["vs_no_audit"] = round(seconds / ids_baseline, 2)
+            # Rounds alternate the stores, so a busy machine slows them alike; medians are reported.
+            runs: dict[tuple[str, str], list[tuple[PurgeSummary, float, AuditWriter | None]]] = {}
+            for round_ in range(1 if smoke else ROUNDS):
+                for mode, size in (("scan", n), ("ids", n // 2)):
+                    for store, uri in {"no audit": None, **stores}.items():
+                        ids = emulator.call("prepare", n=size, latency_ms=latency)["ids"]
+                        path = uri(f"{mode}-{round_}.jsonl") if uri else None
+                        result = _purge(path, concurrency, ids=ids if mode == "ids" else None)
+                        runs.setdefault((mode, store), []).append(result)
+            for (mode, store), results in runs.items():
+                size = n if mode == "scan" else n // 2
+                label = store if store == "no audit" else f"audit {store}"
+                rows.append(_row(f"{mode} c={concurrency}, {label}", size, latency, results))
+                baseline = statistics.median(elapsed for _, elapsed, _ in runs[(mode, "no audit")])
+                rows[-1]["vs_no_audit"] = round(statistics.median(r[1] for r in results) / baseline, 2)
             last = "s3" if moto is not None else "local"
             rate = 60.0
             limited = 60 if smoke else 900
             emulator.call("prepare", n=limited, latency_ms=latency)
-            summary, seconds, audit = _purge(stores[last](f"limited-{last}.jsonl"), concurrency, rate=rate)
+            limited_run = _purge(stores[last](f"limited-{last}.jsonl"), concurrency, rate=rate)
             rows.append(
-                _row(
-                    f"scan c={concurrency}, {rate:g}/s, audit {last}",
-                    limited,
-                    latency,
-                    seconds,
-                    summary,
-                    audit,
-                )
+                _row(f"scan c={concurrency}, {rate:g}/s, audit {last}", limited, latency, [limited_run])
             )
             emulator.call("prepare", n=limited, latency_ms=latency)
             purge_module.AuditWriter = _SlowStoreWriter  # type: ignore[misc]
             try:
-                summary, seconds, audit = _purge(stores[last](f"slow-{last}.jsonl"), concurrency, rate=rate)
+                slow_run = _purge(stores[last](f"slow-{last}.jsonl"), concurrency, rate=rate)
             finally:
                 purge_module.AuditWriter = AuditWriter  # type: ignore[misc]
             rows.append(
-                _row(
-                    f"{rate:g}/s, store +{SLOW_PART_SECONDS:g}s/part ({last})",
-                    limited,
-                    latency,
-                    seconds,
-                    summary,
-                    audit,
-                )
+                _row(f"{rate:g}/s, store +{SLOW_PART_SECONDS:g}s/part ({last})", limited, latency, [slow_run])
             )
+            audit = slow_run[2]
             assert audit is not None
             assert audit.max_lag <= 2 * (SLOW_PART_SECONDS + 1.0), "a slow store built a backlog"
             started = time.perf_counter()
-            report = read_audit(stores[last](f"scan-{last}.jsonl"))
+            report = read_audit(stores[last]("scan-0.jsonl"))
             assert report.ok, report.problems
             assert len(report.ids("deleted")) == n
             rows.append(
