@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -307,3 +309,15 @@ async def test_a_part_cut_short_by_a_crash_is_a_note_not_tampering(tmp_path: Pat
     assert [r.transcript_id for r in report.records] == ["a"]
     assert any("cut short" in note for note in report.notes)
     assert any("temporary file" in note for note in report.notes)
+
+
+def test_the_reader_is_cheap_to_import_and_dag_files_do_not_load_it() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_assemblyai.audit\n"
+        "heavy = [m for m in ('airflow', 'pydantic', 'httpx', 'fsspec') if m in sys.modules]\n"
+        "import airflow_provider_assemblyai.operators.assemblyai\n"
+        "print(heavy, 'airflow_provider_assemblyai.purge' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[] False"
