@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c constraints/airflow-3.3.txt \
-		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench,deployment]"
+		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench,deployment,s3-tests]"
 	touch $@
 
 $(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.11.txt
@@ -31,7 +31,7 @@ $(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.11.txt
 	$(PYTHON) -m venv $(VENV_AF2)
 	$(VENV_AF2)/bin/pip install --quiet --disable-pip-version-check uv
 	$(VENV_AF2)/bin/uv pip install --quiet --python $(VENV_AF2)/bin/python -c constraints/airflow-2.11.txt \
-		"apache-airflow==$(AF2_VERSION)" -e ".[dev]"
+		"apache-airflow==$(AF2_VERSION)" -e ".[dev,s3-tests]"
 	touch $@
 
 venv: $(VENV)/.installed

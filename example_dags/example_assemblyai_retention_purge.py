@@ -4,10 +4,13 @@ Daily retention purge: delete completed and errored AssemblyAI transcripts older
 ``PurgeTranscriptsOperator`` scans the account's transcripts (the API lists only the last 90 days,
 so a daily run keeps up; delete anything older by id with ``transcript_ids``), deletes the matching
 ones eight at a time at most 10 requests per second, well under the account's limit of about 66/s
-shared with the rest of your traffic, and writes one JSON line per transcript to an audit file
-per day: ``<audit_dir>/<ds>.jsonl`` (a retry never overwrites it: it writes ``<ds>-1.jsonl``).
-Set ``audit_dir`` to an object store (``s3://bucket/audit``) in production. To preview what a run
-would delete, give the operator ``dry_run=True``: it reports and audits, and deletes nothing.
+shared with the rest of your traffic, and keeps an audit per day under ``<audit_dir>/<ds>/``: one
+folder per attempt (a retry adds one beside the first), each holding small parts written whole, so
+a killed worker loses at most the last second of lines, and a retry first settles what the killed
+attempt announced but could not record. ``verify_audit`` then reads every part of every attempt
+with ``read_audit`` and fails if a hash link is broken or a deletion of the summary is missing.
+Set ``audit_dir`` to an object store (``s3://aws_default@bucket/audit``) in production. To preview
+what a run would delete, give the operator ``dry_run=True``: it reports and audits, deletes nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
 
@@ -35,7 +39,7 @@ with DAG(
         "audit_dir": Param(AUDIT_DIR, type="string", description="ObjectStoragePath URI of the audit dir"),
     },
 ) as dag:
-    PurgeTranscriptsOperator(
+    purge = PurgeTranscriptsOperator(
         task_id="purge_old_transcripts",
         older_than=timedelta(days=30),
         statuses=("completed", "error"),
@@ -45,3 +49,23 @@ with DAG(
         retries=2,
         retry_delay=timedelta(minutes=5),
     )
+
+    @task
+    def verify_audit(summary: dict[str, Any]) -> dict[str, int]:
+        """Check the day's audit (every attempt): intact hash links, every deletion recorded."""
+        from airflow_provider_assemblyai.audit import read_audit
+
+        report = read_audit(summary["audit_path"], anchors=[summary["audit_anchor"]])
+        if report.problems:
+            raise ValueError(f"The purge audit {report.uri} was tampered with: {report.problems}")
+        unrecorded = set(summary["deleted_ids"]) - report.ids("deleted")
+        if unrecorded:
+            raise ValueError(f"Deletions missing from the audit {report.uri}: {sorted(unrecorded)}")
+        return {
+            "attempts": len(report.attempts),
+            "records": len(report.records),
+            "deleted": len(report.ids("deleted")),
+            "open_intents": len(report.open_intents),
+        }
+
+    verify_audit(purge.output)

@@ -13,6 +13,9 @@ import pytest
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 
+#: The purge audit's stores (memory://, and S3 on moto's server when the s3-tests extra is installed).
+pytest_plugins = ["tests.audit_stores"]
+
 TEST_API_KEY = "test-key-7f3a9c2e51"  # distinctive, so a leak is easy to grep for
 
 

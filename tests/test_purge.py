@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_assemblyai.audit import read_audit
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.models import TranscriptStatus
 from airflow_provider_assemblyai.purge import PurgePlan, PurgeSummary, apurge, run_purge
@@ -183,32 +184,38 @@ def test_failures_are_counted_and_never_reported_deleted(
     assert sorted([*summary.deleted_ids, *summary.failed_ids]) == sorted(ids)
 
 
-def test_audit_has_one_truthful_line_per_transcript(emu: AssemblyAIEmulator, tmp_path: Path) -> None:
+def test_audit_has_one_truthful_record_per_transcript(emu: AssemblyAIEmulator, tmp_path: Path) -> None:
     ids = account(emu)
     uri = f"{tmp_path.as_uri()}/audit/run.jsonl"
 
-    summary = purge(audit_path=uri, audit_fields={"run_id": "manual__1"})
+    summary = purge(audit_path=uri, audit_fields={"run_id": "manual__1", "try_number": 1})
 
-    text = (tmp_path / "audit" / "run.jsonl").read_text(encoding="utf-8")
-    assert TEST_API_KEY not in text
-    lines = [json.loads(line) for line in text.splitlines()]
-    by_id = {line["transcript_id"]: line for line in lines}
-    assert len(by_id) == len(lines) == summary.matched == 10
+    folder = tmp_path / "audit" / "run"
+    first_parts = {p: p.read_bytes() for p in folder.rglob("part-*.jsonl")}
+    assert TEST_API_KEY not in b"".join(first_parts.values()).decode()
+    assert summary.audit_path == (folder / Path(summary.audit_path).name).as_uri()
+    report = read_audit(uri, anchors=[summary.audit_anchor])
+    assert report.ok, report.problems
+    by_id = {record.transcript_id: record for record in report.records}
+    assert len(by_id) == len(report.records) == summary.matched == 10
     for tid in ids["completed"] + ids["error"]:
-        assert by_id[tid]["outcome"] == "deleted"
-        assert by_id[tid]["http_status"] == 200
+        assert by_id[tid].outcome == "deleted"
+        assert by_id[tid].http_status == 200
     for tid in ids["deleted"]:
-        assert by_id[tid]["outcome"] == "already_deleted"
-    assert {line["region"] for line in lines} == {"us"}
-    assert {line["run_id"] for line in lines} == {"manual__1"}
-    assert all(datetime.fromisoformat(line["time"]).tzinfo is not None for line in lines)
-    # A second run never overwrites the first one's proof.
-    again = purge(audit_path=uri)
+        assert by_id[tid].outcome == "already_deleted"
+    assert {record.region for record in report.records} == {"us"}
+    assert {(record.run_id, record.try_number) for record in report.records} == {("manual__1", 1)}
+    assert all(datetime.fromisoformat(str(record.time)).tzinfo is not None for record in report.records)
+    assert [attempt.finished for attempt in report.attempts] == [True]
+    # A second run adds an attempt beside the first and never overwrites the first one's proof.
+    again = purge(audit_path=uri, audit_fields={"run_id": "manual__1", "try_number": 2})
     assert again.audit_path is not None
-    assert again.audit_path.endswith("run-1.jsonl")
-    assert (tmp_path / "audit" / "run.jsonl").read_text(encoding="utf-8") == text
-    second = (tmp_path / "audit" / "run-1.jsonl").read_text(encoding="utf-8").splitlines()
-    assert {json.loads(line)["outcome"] for line in second} == {"already_deleted"}
+    assert again.audit_path != summary.audit_path
+    assert {p: p.read_bytes() for p in first_parts} == first_parts
+    report = read_audit(uri, anchors=[summary.audit_anchor, again.audit_anchor])
+    assert report.ok, report.problems
+    assert [attempt.try_number for attempt in report.attempts] == [1, 2]
+    assert {r.outcome for r in report.records if r.try_number == 2} == {"already_deleted"}
 
 
 def test_progress_is_logged_with_rate_and_eta(
@@ -298,17 +305,27 @@ async def test_cancelled_midway_leaves_a_truthful_audit_then_rerun_finishes(
         await task
     await AssemblyAIHook.aclose_shared_clients()
 
-    lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
-    assert lines
-    assert all(emu.is_deleted("us", line["transcript_id"]) for line in lines)
+    report = read_audit(audit.as_uri())
+    assert report.ok, report.problems
+    assert report.records
+    assert {r.outcome for r in report.records} == {"deleted"}
+    assert all(emu.is_deleted("us", r.transcript_id) for r in report.records)
     done = [tid for tid in ids if emu.is_deleted("us", tid)]
-    assert len(lines) <= len(done) < 200
-    rerun = await apurge(AssemblyAIHook(), plan())
+    assert len(report.records) <= len(done) < 200
+    # The queued ones were withdrawn; only the DELETEs in flight at the cancel stay open.
+    assert len(report.open_intents) <= 4
+    assert [a.finished for a in report.attempts] == [False]
+    rerun = await apurge(AssemblyAIHook(), plan(audit_path=audit.as_uri()))
     await AssemblyAIHook.aclose_shared_clients()
     assert rerun.already_deleted + rerun.deleted == 200
     # DELETEs in flight at the cancel may still land on the server: at most `concurrency` of them.
     assert len(done) <= rerun.already_deleted <= len(done) + 4
     assert all(emu.is_deleted("us", tid) for tid in ids)
+    after = read_audit(audit.as_uri())
+    assert after.ok, after.problems
+    assert after.open_intents == []
+    assert rerun.recovered == len(after.ids()) - len(report.records) - rerun.deleted
+    assert after.ids() == set(ids)  # every deletion, of either attempt, is in the audit
 
 
 def _max_in_flight(emu: AssemblyAIEmulator, method: str | None = None) -> int:

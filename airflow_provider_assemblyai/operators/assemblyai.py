@@ -263,12 +263,19 @@ class PurgeTranscriptsOperator(BaseOperator):
     Returns (XCom ``return_value``) the summary: ``scanned``, ``matched``, ``deleted``,
     ``would_delete``, ``already_deleted``, ``not_found``, ``failed``, ``dry_run``, ``deleted_ids``,
     ``would_delete_ids``, ``failed_ids`` ({id: reason}), ``limit_reached``, ``scan_complete``,
-    ``ids_truncated``, ``audit_path``, ``error``. Counts are exact and ``matched`` = ``deleted`` +
-    ``would_delete`` + ``already_deleted`` + ``not_found`` + ``failed``; the id lists keep the
+    ``ids_truncated``, ``recovered``, ``recovered_ids``, ``audit_path``, ``audit_anchor``, ``error``.
+    Counts are exact and ``matched`` = ``deleted`` + ``would_delete`` + ``already_deleted`` +
+    ``not_found`` + ``failed``; the id lists keep the
     first 10,000. In a dry run nothing is deleted: the transcripts a real run would delete are
     counted in ``would_delete`` (``deleted`` is 0), the rest exactly as in a real run. When the
     task fails (a failed deletion with ``fail_on_error``, a bad key, a listing that failed), the
     same summary is pushed first under the XCom key ``purge_summary``.
+
+    ``recovered`` counts apart from ``matched``: transcripts that an earlier attempt with the same
+    ``audit_path`` (a killed try) deleted without recording it, found when this run checked that
+    attempt's announced deletions with a GET, and recorded in the audit as that attempt's deletions.
+    A scan that lists them again also counts them in ``already_deleted``, as any re-run does.
+    ``audit_path`` is this attempt's folder; ``audit_anchor`` names its last part and SHA-256.
 
     .. seealso:: README section "Operators and sensor" (retention purges).
 
@@ -287,9 +294,13 @@ class PurgeTranscriptsOperator(BaseOperator):
     :param dry_run: report what would be deleted, delete nothing.
     :param fail_on_error: fail the task (after finishing the rest) if any deletion failed for
         good; when False the task succeeds and the failures are in the summary.
-    :param audit_path: an ObjectStoragePath URI (``file://``, ``s3://``, ``gs://``...) for a
-        JSON-lines audit, one line per transcript handled (templated). An existing file is never
-        overwritten: a retry writes ``<name>-1.jsonl`` beside it.
+    :param audit_path: an ObjectStoragePath URI (``file://``, ``s3://conn_id@bucket/...``,
+        ``gs://``...) naming the audit folder (templated); a ``.jsonl`` suffix is dropped, so
+        ``.../{{ ds }}.jsonl`` keeps the day's audit in ``.../<ds>/``. Each attempt writes its own
+        folder of small JSON-lines parts, stored within seconds and never overwritten; every DELETE
+        is announced in a stored part before it is sent, and a retry first settles the announced
+        deletions a killed attempt could not record. Read and verify it with
+        ``airflow_provider_assemblyai.audit.read_audit`` (README "PurgeTranscriptsOperator").
     """
 
     template_fields: Sequence[str] = ("transcript_ids", "created_before", "audit_path", "assemblyai_conn_id")
@@ -489,9 +500,13 @@ def _purge_audit_path(value: object) -> str | None:
     return value.strip()
 
 
-def _purge_audit_fields(context: Context) -> dict[str, str]:
+def _purge_audit_fields(context: Context) -> dict[str, str | int]:
+    """dag_id, task_id and run_id (strings) and try_number (an integer) of the running task."""
     ti = context.get("ti")
     fields = {"dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None)}
     fields["run_id"] = context.get("run_id") or getattr(ti, "run_id", None)
-    fields["try_number"] = getattr(ti, "try_number", None)
-    return {key: str(value) for key, value in fields.items() if value is not None}
+    audit: dict[str, str | int] = {key: str(value) for key, value in fields.items() if value is not None}
+    try_number = getattr(ti, "try_number", None)
+    if isinstance(try_number, int) and not isinstance(try_number, bool):
+        audit["try_number"] = try_number
+    return audit

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
+from airflow_provider_assemblyai.audit import read_audit
+from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator, _purge_audit_fields
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from tests.conftest import TEST_API_KEY
 from tests.example_dags.dag_runner import run_dag, task_states, xcom
@@ -146,10 +147,14 @@ def test_ids_from_an_upstream_task_are_deleted(
     assert (summary["matched"], summary["deleted"], summary["already_deleted"]) == (6, 5, 1)
     assert sorted(summary["deleted_ids"]) == sorted(ids)
     assert all(emu.is_deleted("us", tid) for tid in ids)
-    audit = Path(summary["audit_path"].removeprefix("file://")).read_text(encoding="utf-8")
-    assert len(audit.splitlines()) == 6
-    assert '"run_id"' in audit
-    assert TEST_API_KEY not in audit + str(summary)
+    report = read_audit(summary["audit_path"], anchors=[summary["audit_anchor"]])
+    assert report.ok, report.problems
+    assert len(report.records) == 6
+    assert {(r.dag_id, r.run_id, r.try_number) for r in report.records} == {("purge_ids", run.run_id, 1)}
+    assert sorted(r.transcript_id for r in report.records if r.outcome == "deleted") == sorted(ids)
+    folder = Path(summary["audit_path"].removeprefix("file://"))
+    stored = "".join(p.read_text(encoding="utf-8") for p in folder.rglob("*.jsonl"))
+    assert TEST_API_KEY not in stored + str(summary)
 
 
 def test_rendered_ids_that_are_not_a_list_fail_before_any_request(
@@ -183,3 +188,18 @@ def test_partial_failure_with_fail_on_error(
     assert (summary["matched"], summary["deleted"], summary["failed"]) == (6, 4, 2)
     assert all(not emu.is_deleted("us", tid) for tid in summary["failed_ids"])
     assert all(emu.is_deleted("us", tid) for tid in summary["deleted_ids"])
+
+
+class _TaskInstance:
+    dag_id, task_id, run_id, try_number = "retention", "purge", "scheduled__2024-06-01", 2
+
+
+def test_audit_fields_name_the_task_with_an_integer_try_number() -> None:
+    context: Any = {"ti": _TaskInstance(), "run_id": "scheduled__2024-06-01"}
+    assert _purge_audit_fields(context) == {
+        "dag_id": "retention",
+        "task_id": "purge",
+        "run_id": "scheduled__2024-06-01",
+        "try_number": 2,
+    }
+    assert _purge_audit_fields({}) == {}  # type: ignore[typeddict-item]

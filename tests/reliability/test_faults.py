@@ -7,7 +7,6 @@ transcript is reported both deleted and failed, and retries are bounded: never m
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_assemblyai.audit import AuditRecord, read_audit
 from airflow_provider_assemblyai.exceptions import AssemblyAIServerError, AssemblyAITransportError
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
@@ -163,8 +163,10 @@ def _purge(mode: str, ids: list[str], audit: Path) -> PurgeTranscriptsOperator:
     )
 
 
-def _audit_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+def _audit_records(path: Path) -> list[AuditRecord]:
+    report = read_audit(path.as_uri())
+    assert report.ok, report.problems
+    return report.records
 
 
 @pytest.mark.parametrize("mode", ["ids", "scan"])
@@ -189,10 +191,10 @@ def test_purge_survives_a_fault_storm_and_a_rerun_finishes(
     assert all(emu.is_deleted("us", tid) for tid in deleted)
     assert not any(emu.is_deleted("us", tid) for tid in failed)
     assert max(deletes_per_transcript(emu).values()) <= MAX_RETRIES + 1
-    lines = _audit_lines(tmp_path / "audit.jsonl")
-    assert sorted(line["transcript_id"] for line in lines) == sorted(ids)  # one line each
-    assert {line["transcript_id"] for line in lines if line["outcome"] == "deleted"} == deleted
-    assert {line["transcript_id"] for line in lines if line["outcome"] == "failed"} == failed
+    records = _audit_records(tmp_path / "audit.jsonl")
+    assert sorted(record.transcript_id for record in records) == sorted(ids)  # one record each
+    assert {record.transcript_id for record in records if record.outcome == "deleted"} == deleted
+    assert {record.transcript_id for record in records if record.outcome == "failed"} == failed
 
     emu.clear_faults()
     again = _purge(mode, ids, tmp_path / "audit.jsonl").execute({"ti": _XComSink()})
@@ -204,7 +206,10 @@ def test_purge_survives_a_fault_storm_and_a_rerun_finishes(
         0,
     )
     assert all(emu.is_deleted("us", tid) for tid in ids)
-    assert again["audit_path"].endswith("audit-1.jsonl")  # the first run's audit is kept
+    assert again["audit_path"] != summary["audit_path"]  # a new attempt beside the first one's
+    records = _audit_records(tmp_path / "audit.jsonl")  # the first run's records are kept
+    assert len(records) == 2 * len(ids)
+    assert {r.transcript_id for r in records if r.outcome == "deleted"} == set(ids)
 
 
 def test_purge_honours_an_account_wide_rate_limit(
