@@ -5,7 +5,6 @@ What the deployment run is judged by, as small functions over plain data (unit-t
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,31 +15,33 @@ from typing import Any
 RETRY_AFTER_FLOOR_S = 0.9
 
 
-def audited_deletions(audit_path: Path) -> dict[str, dict[str, Any]]:
+def audited_deletions(audit_path: str) -> dict[int | None, set[str]]:
     """
-    The transcripts one purge attempt's audit file says it deleted: ``{id: audit line}``.
+    The transcripts a purge's audit (every attempt) says were deleted, by the deleting attempt's try.
 
-    Today's format: one JSON object per line, ``outcome`` ``deleted`` for a deletion. A last line
-    without its newline was cut by a killed worker and is not a claim; any other bad line is an error.
-    (The lead switches this to the package's ``read_audit`` reader when that lands.)
+    Read with the package's own :func:`read_audit`: an audit whose hash links are broken, that
+    names a deletion twice, or that still holds intents no line settles (the retry checks those
+    with a GET when it starts) is refused with an AssertionError.
 
-    :param audit_path: the JSON-lines file of one attempt.
+    :param audit_path: the operator's ``audit_path`` (``file:///.../purge.jsonl``).
     """
-    text = audit_path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    complete, torn = lines[:-1], lines[-1]
-    deletions: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(complete, start=1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise AssertionError(f"{audit_path}:{number} is not JSON: {line[:200]!r}") from None
-        if record.get("outcome") == "deleted":
-            if record["transcript_id"] in deletions:
-                raise AssertionError(f"{audit_path}:{number} claims {record['transcript_id']} twice")
-            deletions[record["transcript_id"]] = record
-    del torn  # a partial last line (no newline yet) claims nothing
-    return deletions
+    from airflow_provider_assemblyai.audit import read_audit
+
+    report = read_audit(audit_path)
+    if report.problems:
+        raise AssertionError(f"the audit at {audit_path} is not intact: {report.problems[:5]}")
+    if report.open_intents:
+        open_ids = [intent.transcript_id for intent in report.open_intents]
+        raise AssertionError(f"the audit at {audit_path} has unsettled intents: {open_ids[:5]}")
+    deletions: dict[int | None, set[str]] = defaultdict(set)
+    seen: set[str] = set()
+    for record in report.records:
+        if record.outcome == "deleted":
+            if record.transcript_id in seen:
+                raise AssertionError(f"the audit at {audit_path} claims {record.transcript_id} twice")
+            seen.add(record.transcript_id)
+            deletions[record.try_number].add(record.transcript_id)
+    return dict(deletions)
 
 
 def transcript_id(record: dict[str, Any]) -> str | None:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.deployment import checks
+from tests.test_audit import _flip_outcome, die, killed_then_rerun, writer
 
 T1, T2, T3 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", "3" * 8
-
-
-def line(transcript_id: str, outcome: str) -> str:
-    return json.dumps({"transcript_id": transcript_id, "outcome": outcome, "http_status": 200}) + "\n"
 
 
 def request(
@@ -30,26 +26,30 @@ def request(
     }
 
 
-def test_audited_deletions_reads_deleted_lines_and_ignores_a_torn_last_line(tmp_path: Path) -> None:
-    audit = tmp_path / "purge.jsonl"
-    audit.write_text(
-        line(T1, "deleted") + line(T2, "already_deleted") + line(T3, "failed") + '{"transcript_id": "44'
-    )
-    assert set(checks.audited_deletions(audit)) == {T1}
+async def test_audited_deletions_credit_each_attempt_including_recovered_intents(tmp_path: Path) -> None:
+    # Attempt 1 deletes a, b and c but is killed before c's line is stored; attempt 2 recovers c
+    # (deleted, credited to attempt 1), finds d not deleted and deletes it.
+    uri = (tmp_path / "purge.jsonl").as_uri()
+    await killed_then_rerun(uri)
+    assert checks.audited_deletions(uri) == {1: {"a", "b", "c"}, 2: {"d"}}
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('{"transcript_id": "x", "outcome": "deleted"\n', "is not JSON"),
-        (line(T1, "deleted") * 2, "claims " + T1 + " twice"),
-    ],
-)
-def test_audited_deletions_refuses_a_corrupt_audit(tmp_path: Path, text: str, message: str) -> None:
-    audit = tmp_path / "purge.jsonl"
-    audit.write_text(text)
-    with pytest.raises(AssertionError, match=message):
-        checks.audited_deletions(audit)
+async def test_audited_deletions_refuse_an_audit_with_open_intents(tmp_path: Path) -> None:
+    uri = (tmp_path / "purge.jsonl").as_uri()
+    first = writer(uri, 1)
+    await first.open()
+    await first.wait_stored(first.intent("x", created=None, status="completed"))
+    await die(first)
+    with pytest.raises(AssertionError, match="unsettled intents: \\['x'\\]"):
+        checks.audited_deletions(uri)
+
+
+async def test_audited_deletions_refuse_a_tampered_audit(tmp_path: Path) -> None:
+    uri = (tmp_path / "purge.jsonl").as_uri()
+    await killed_then_rerun(uri)
+    _flip_outcome(tmp_path / "purge")
+    with pytest.raises(AssertionError, match="is not intact"):
+        checks.audited_deletions(uri)
 
 
 def test_successful_deletions_count_only_200_deletes_per_region() -> None:
