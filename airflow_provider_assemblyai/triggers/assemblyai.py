@@ -8,6 +8,9 @@ by every trigger on the triggerer's event loop.
 
 Many triggers waiting on one loop and account share a :class:`_StatusBoard`: a few list pages of the
 account's queued and processing transcripts stand in for one ``GET`` per trigger and poll.
+
+DAG files import this module to build a :class:`TranscriptEventTrigger` for an ``AssetWatcher``: the
+hook (httpx, tenacity, pydantic models) is imported only where a trigger runs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -29,14 +34,17 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAIServerError,
     AssemblyAITransportError,
 )
-from airflow_provider_assemblyai.hooks.assemblyai import MAX_LIST_LIMIT, AssemblyAIHook
-from airflow_provider_assemblyai.models import Transcript, TranscriptStatus
 from airflow_provider_assemblyai.validation import (
+    TranscriptStatus,
     check_conn_id,
     check_positive_seconds,
     parse_status_sets,
     validate_transcript_id,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+    from airflow_provider_assemblyai.models import Transcript
 
 #: Errors that may go away on the next poll (after the hook's own retries gave up on them).
 TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
@@ -46,6 +54,37 @@ BOARD_MIN_WAITERS = 20
 BOARD_STATUSES = (TranscriptStatus.QUEUED, TranscriptStatus.PROCESSING)
 
 log = logging.getLogger(__name__)
+
+
+def utc_iso(timestamp: float) -> str:
+    """Format a Unix timestamp as ISO 8601 UTC to the second, e.g. ``2026-12-03T09:12:38Z``.
+
+    :param timestamp: seconds since the epoch (``time.time()``).
+    """
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class TranscriptPoll:
+    """
+    What one poll learned about a transcript.
+
+    :param status: its status (read with its own ``GET``, or listed in flight by the status board).
+    :param error: the API's error text, from the ``GET`` (None when only listed).
+    :param audio_duration: the audio's length in seconds, from the ``GET`` (None when only listed).
+    """
+
+    status: str
+    error: str | None = None
+    audio_duration: float | None = None
+
+    @classmethod
+    def read(cls, transcript: Transcript) -> TranscriptPoll:
+        """The poll result of a transcript read with ``GET``.
+
+        :param transcript: the transcript as the API returned it.
+        """
+        return cls(transcript.status.value, transcript.error, transcript.audio_duration)
 
 
 class _StatusBoard:
@@ -85,6 +124,8 @@ class _StatusBoard:
         return self.statuses.get(transcript_id)
 
     async def _refresh(self, hook: AssemblyAIHook) -> None:
+        from airflow_provider_assemblyai.hooks.assemblyai import MAX_LIST_LIMIT
+
         started = time.monotonic()
         pages = 1 + len(self.waiters) // MAX_LIST_LIMIT
         statuses: dict[str, str] = {}
@@ -141,13 +182,15 @@ class TranscriptStatusTrigger(BaseTrigger):
     """
     Poll ``GET /v2/transcript/{id}`` until the status is a target or failure status, or the deadline passes.
 
-    Emits exactly one event, ``{"status", "transcript_id", "transcript_status", "message"}``, whose
-    ``status`` is ``success`` (a target status), ``failure`` (a failure status; the message carries the
-    API's error text), ``timeout`` (``end_time`` passed first) or ``error`` (a non-transient API error
-    such as a rejected key or an unknown transcript). Rate limits, 5xx and dropped connections that
-    outlast the hook's retries are retried on the next poll, until the deadline. With
-    :data:`BOARD_MIN_WAITERS` or more triggers waiting on the loop for the same account, a poll of a
-    transcript the shared status board lists as still in flight costs no request of its own.
+    Emits exactly one event, ``{"status", "transcript_id", "transcript_status", "error",
+    "audio_duration", "message"}``, whose ``status`` is ``success`` (a target status), ``failure`` (a
+    failure status), ``timeout`` (``end_time`` passed first) or ``error`` (a non-transient API error
+    such as a rejected key or an unknown transcript). ``error`` and ``audio_duration`` are the
+    transcript's own fields as its last ``GET`` returned them (None if it was never read), so the
+    task resuming on the event needs no request of its own. Rate limits, 5xx and dropped
+    connections that outlast the hook's retries are retried on the next poll, until the deadline.
+    With :data:`BOARD_MIN_WAITERS` or more triggers waiting on the loop for the same account, a poll
+    of a transcript the shared status board lists as still in flight costs no request of its own.
 
     .. seealso:: README section "Operators and sensor".
 
@@ -202,17 +245,19 @@ class TranscriptStatusTrigger(BaseTrigger):
     def _seconds_left(self) -> float | None:
         return None if self.end_time is None else self.end_time - time.time()
 
-    def _event(self, status: str, transcript_status: str | None, message: str) -> TriggerEvent:
+    def _event(self, status: str, last: TranscriptPoll | None, message: str) -> TriggerEvent:
         return TriggerEvent(  # type: ignore[no-untyped-call]
             {
                 "status": status,
                 "transcript_id": self.transcript_id,
-                "transcript_status": transcript_status,
+                "transcript_status": last.status if last else None,
+                "error": last.error if last else None,
+                "audio_duration": last.audio_duration if last else None,
                 "message": message,
             }
         )
 
-    async def _fetch(self, hook: AssemblyAIHook) -> Transcript | str:
+    async def _fetch(self, hook: AssemblyAIHook) -> TranscriptPoll:
         """The transcript from its own GET, or its listed status while the board shows it in flight."""
         if self._board is None:
             settings = await hook.aget_settings()
@@ -220,10 +265,10 @@ class TranscriptStatusTrigger(BaseTrigger):
             self._board.join(self.transcript_id)
         listed = await self._board.listed_status(hook, self.transcript_id, max_age=self.poll_interval / 2)
         if listed is None or listed in self.target_statuses or listed in self.failure_statuses:
-            return await hook.aget_transcript(self.transcript_id)
-        return listed
+            return TranscriptPoll.read(await hook.aget_transcript(self.transcript_id))
+        return TranscriptPoll(listed)
 
-    async def _poll(self, hook: AssemblyAIHook) -> Transcript | str:
+    async def _poll(self, hook: AssemblyAIHook) -> TranscriptPoll:
         """
         Fetch the transcript (or its listed status); a poll may not run past the deadline.
 
@@ -246,6 +291,8 @@ class TranscriptStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done and yield exactly one event (cancellation propagates; nothing remote stops)."""
+        from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+
         # One hook per trigger; its AsyncClient is the loop's shared one, so it is never closed here.
         hook = AssemblyAIHook(self.assemblyai_conn_id)
         self._board = None
@@ -259,11 +306,11 @@ class TranscriptStatusTrigger(BaseTrigger):
                 self._board.leave(self.transcript_id)
 
     async def _wait(self, hook: AssemblyAIHook) -> AsyncGenerator[TriggerEvent, None]:
-        last_status: str | None = None
+        last: TranscriptPoll | None = None
         last_problem = "no poll finished"
         while True:
             try:
-                transcript = await self._poll(hook)
+                last = await self._poll(hook)
             except TRANSIENT_ERRORS as error:
                 last_problem = f"the last poll failed: {error}"
                 self.log.warning("Polling transcript %s failed, will retry: %s", self.transcript_id, error)
@@ -272,38 +319,33 @@ class TranscriptStatusTrigger(BaseTrigger):
             except Exception as error:  # auth, not found, bad connection, malformed answer: not transient
                 yield self._event(
                     "error",
-                    last_status,
+                    last,
                     f"Could not poll transcript {self.transcript_id}: {type(error).__name__}: {error}",
                 )
                 return
             else:
-                if isinstance(transcript, str):  # listed as still in flight by the status board
-                    last_status = transcript
-                else:
-                    last_status = transcript.status.value
-                    if last_status in self.target_statuses:
-                        self.log.info("Transcript %s reached status %s", self.transcript_id, last_status)
-                        yield self._event(
-                            "success", last_status, f"Transcript {self.transcript_id} is {last_status}"
-                        )
-                        return
-                    if last_status in self.failure_statuses:
-                        yield self._event(
-                            "failure",
-                            last_status,
-                            f"Transcript {self.transcript_id} ended with status {last_status!r}: "
-                            f"{transcript.error or 'the API gave no error text'}",
-                        )
-                        return
-                last_problem = f"its status was still {last_status!r}"
-                self.log.debug("Transcript %s is %s", self.transcript_id, last_status)
+                # A status listed by the board is never a target or failure one: those are read with GET.
+                if last.status in self.target_statuses:
+                    self.log.info("Transcript %s reached status %s", self.transcript_id, last.status)
+                    yield self._event("success", last, f"Transcript {self.transcript_id} is {last.status}")
+                    return
+                if last.status in self.failure_statuses:
+                    yield self._event(
+                        "failure",
+                        last,
+                        f"Transcript {self.transcript_id} ended with status {last.status!r}: "
+                        f"{last.error or 'the API gave no error text'}",
+                    )
+                    return
+                last_problem = f"its status was still {last.status!r}"
+                self.log.debug("Transcript %s is %s", self.transcript_id, last.status)
             left = self._seconds_left()
-            if left is not None and left <= 0:
+            if self.end_time is not None and left is not None and left <= 0:
                 yield self._event(
                     "timeout",
-                    last_status,
+                    last,
                     f"Transcript {self.transcript_id} did not reach {self.target_statuses} before the "
-                    f"deadline ({self.end_time:.0f}, Unix time): {last_problem}",
+                    f"deadline ({utc_iso(self.end_time)}): {last_problem}",
                 )
                 return
             await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,13 +22,14 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_assemblyai.exceptions import AssemblyAIError, AssemblyAIServerError
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.sensors.assemblyai import (
     DEFERRAL_GRACE_SECONDS,
     TranscriptFailedError,
     TranscriptSensor,
 )
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
-from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
 from tests.conftest import TEST_API_KEY
 
 API_ERROR = "Download error, unable to download https://example.com/missing.mp3"
@@ -226,27 +229,101 @@ def test_deferrable_defers_after_a_transient_error(emulator: AssemblyAIEmulator)
 # -- deferrable: execute_complete -------------------------------------------------------------------
 
 
-def event(status: str, transcript_id: str, transcript_status: str | None, message: str) -> dict[str, Any]:
+def event(
+    status: str,
+    transcript_id: str,
+    transcript_status: str | None,
+    message: str,
+    *,
+    error: str | None = None,
+    audio_duration: float | None = None,
+) -> dict[str, Any]:
     return {
         "status": status,
         "transcript_id": transcript_id,
         "transcript_status": transcript_status,
+        "error": error,
+        "audio_duration": audio_duration,
         "message": message,
     }
 
 
-def test_execute_complete_success_returns_the_summary(emulator: AssemblyAIEmulator) -> None:
-    tid = emulator.create_transcript("us", status="completed", audio_duration=99)
-    result = sensor(tid).execute_complete(
-        {}, event("success", tid, "completed", f"Transcript {tid} is completed")
-    )
+def trigger_event(task: TranscriptSensor) -> dict[str, Any]:
+    """Defer ``task`` and run its real trigger against the emulator to its event."""
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute({})
+    trigger = caught.value.trigger
+    assert isinstance(trigger, TranscriptStatusTrigger)
+
+    async def first() -> dict[str, Any]:
+        try:
+            async for fired in trigger.run():
+                payload: dict[str, Any] = fired.payload
+                return payload
+            raise AssertionError("the trigger ended without an event")
+        finally:
+            await AssemblyAIHook.aclose_shared_clients()
+
+    return asyncio.run(first())
+
+
+def test_deferred_success_resumes_from_the_event_without_a_request(emulator: AssemblyAIEmulator) -> None:
+    tid = emulator.create_transcript("us", status="processing", completes_in=0.3, audio_duration=99)
+    task = sensor(tid, deferrable=True, poke_interval=0.05)
+    payload = trigger_event(task)
+    requests = len(emulator.requests)
+    result = task.execute_complete({}, payload)
     assert result == {"transcript_id": tid, "status": "completed", "audio_duration": 99, "error": None}
+    assert len(emulator.requests) == requests  # no GET after the event: it carried everything
+
+
+@pytest.mark.parametrize(
+    ("failure_status", "api_error"),
+    [
+        ("error", "Download error, unable to download 'https://example.com/a.mp3': HTTP 404 from 'cdn'"),
+        ("processing", None),  # a failure status without error text: no made-up api_error
+    ],
+)
+def test_deferred_failure_keeps_the_api_error_field_verbatim(
+    emulator: AssemblyAIEmulator, failure_status: str, api_error: str | None
+) -> None:
+    tid = emulator.create_transcript(
+        "us", status="queued", completes_in=0.3, final_status="error", error=api_error
+    )
+    task = sensor(tid, deferrable=True, poke_interval=0.05, failure_statuses=[failure_status])
+    payload = trigger_event(task)
+    requests = len(emulator.requests)
+    with pytest.raises(TranscriptFailedError) as caught:
+        task.execute_complete({}, payload)
+    assert caught.value.api_error == api_error
+    assert str(caught.value).startswith(f"Transcript {tid} ended with status {failure_status!r}: ")
+    assert len(emulator.requests) == requests
+
+
+def test_deferral_logs_its_deadline_in_iso_8601_utc(
+    emulator: AssemblyAIEmulator, logs: Callable[[], str]
+) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    with pytest.raises(TaskDeferred) as caught:
+        sensor(tid, deferrable=True, timeout=3600).execute({})
+    end_time = caught.value.trigger.serialize()[1]["end_time"]
+    text = logs()
+    assert f"waiting in the triggerer for transcript {tid} until {utc_iso(end_time)}" in text
+    assert re.search(r"until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text)
+    assert "Unix time" not in text
+
+
+def test_execute_complete_success_returns_the_summary() -> None:
+    result = sensor("abc").execute_complete(
+        {}, event("success", "abc", "completed", "Transcript abc is completed", audio_duration=99)
+    )
+    assert result == {"transcript_id": "abc", "status": "completed", "audio_duration": 99, "error": None}
 
 
 def test_execute_complete_failure_names_the_transcript_and_api_error() -> None:
     message = f"Transcript abc ended with status 'error': {API_ERROR}"
     with pytest.raises(TranscriptFailedError) as caught:
-        sensor("abc").execute_complete({}, event("failure", "abc", "error", message))
+        sensor("abc").execute_complete({}, event("failure", "abc", "error", message, error=API_ERROR))
     assert str(caught.value) == message
     assert caught.value.api_error == API_ERROR
 
