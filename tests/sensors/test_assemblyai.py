@@ -28,7 +28,7 @@ from airflow_provider_assemblyai.sensors.assemblyai import (
     TranscriptFailedError,
     TranscriptSensor,
 )
-from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
 from tests.conftest import TEST_API_KEY
 
@@ -248,12 +248,21 @@ def event(
     }
 
 
-def trigger_event(task: TranscriptSensor) -> dict[str, Any]:
-    """Defer ``task`` and run its real trigger against the emulator to its event."""
+@pytest.fixture
+def clocked(set_connection: Callable[..., None]) -> Iterator[AssemblyAIEmulator]:
+    """Like ``emulator``, on a manual clock: transcripts change status only when the test says so."""
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
+        set_connection(password=TEST_API_KEY, region="us", base_url=emu.base_url("us"), max_retries=0)
+        yield emu
+
+
+def trigger_event(task: TranscriptSensor, emu: AssemblyAIEmulator, advance: float) -> dict[str, Any]:
+    """Defer ``task``, advance the emulator's clock, and run the real trigger to its event."""
     with pytest.raises(TaskDeferred) as caught:
         task.execute({})
     trigger = caught.value.trigger
     assert isinstance(trigger, TranscriptStatusTrigger)
+    emu.advance(advance)
 
     async def first() -> dict[str, Any]:
         try:
@@ -267,37 +276,37 @@ def trigger_event(task: TranscriptSensor) -> dict[str, Any]:
     return asyncio.run(first())
 
 
-def test_deferred_success_resumes_from_the_event_without_a_request(emulator: AssemblyAIEmulator) -> None:
-    tid = emulator.create_transcript("us", status="processing", completes_in=0.3, audio_duration=99)
+def test_deferred_success_resumes_from_the_event_without_a_request(clocked: AssemblyAIEmulator) -> None:
+    tid = clocked.create_transcript("us", status="processing", completes_in=60, audio_duration=99)
     task = sensor(tid, deferrable=True, poke_interval=0.05)
-    payload = trigger_event(task)
-    requests = len(emulator.requests)
+    payload = trigger_event(task, clocked, advance=60)
+    requests = len(clocked.requests)
     result = task.execute_complete({}, payload)
     assert result == {"transcript_id": tid, "status": "completed", "audio_duration": 99, "error": None}
-    assert len(emulator.requests) == requests  # no GET after the event: it carried everything
+    assert len(clocked.requests) == requests  # no GET after the event: it carried everything
 
 
 @pytest.mark.parametrize(
-    ("failure_status", "api_error"),
+    ("failure_status", "advance", "api_error"),
     [
-        ("error", "Download error, unable to download 'https://example.com/a.mp3': HTTP 404 from 'cdn'"),
-        ("processing", None),  # a failure status without error text: no made-up api_error
+        ("error", 60, "Download error, unable to download 'https://example.com/a.mp3': HTTP 404 from 'cdn'"),
+        ("processing", 30, None),  # a failure status without error text: no made-up api_error
     ],
 )
 def test_deferred_failure_keeps_the_api_error_field_verbatim(
-    emulator: AssemblyAIEmulator, failure_status: str, api_error: str | None
+    clocked: AssemblyAIEmulator, failure_status: str, advance: float, api_error: str | None
 ) -> None:
-    tid = emulator.create_transcript(
-        "us", status="queued", completes_in=0.3, final_status="error", error=api_error
-    )
+    tid = clocked.create_transcript(
+        "us", status="queued", completes_in=60, final_status="error", error=api_error
+    )  # processing after 30 s, error after 60 s
     task = sensor(tid, deferrable=True, poke_interval=0.05, failure_statuses=[failure_status])
-    payload = trigger_event(task)
-    requests = len(emulator.requests)
+    payload = trigger_event(task, clocked, advance)
+    requests = len(clocked.requests)
     with pytest.raises(TranscriptFailedError) as caught:
         task.execute_complete({}, payload)
     assert caught.value.api_error == api_error
     assert str(caught.value).startswith(f"Transcript {tid} ended with status {failure_status!r}: ")
-    assert len(emulator.requests) == requests
+    assert len(clocked.requests) == requests
 
 
 def test_deferral_logs_its_deadline_in_iso_8601_utc(
