@@ -21,12 +21,13 @@ import math
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.triggers import BaseEventTrigger
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_assemblyai.exceptions import (
@@ -45,6 +46,7 @@ from airflow_provider_assemblyai.validation import (
 if TYPE_CHECKING:
     from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
     from airflow_provider_assemblyai.models import Transcript
+    from airflow_provider_assemblyai.triggers._transcript_feed import FinishedTranscript, TranscriptFeed
 
 #: Errors that may go away on the next poll (after the hook's own retries gave up on them).
 TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
@@ -349,3 +351,185 @@ class TranscriptStatusTrigger(BaseTrigger):
                 )
                 return
             await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))
+
+
+#: Whether this Airflow has event-driven scheduling (``BaseEventTrigger``, ``AssetWatcher``): Airflow 3.
+EVENT_TRIGGERS_SUPPORTED = BaseEventTrigger is not BaseTrigger
+#: The API lists only the transcripts of the last 90 days.
+MAX_LOOKBACK = timedelta(days=90)
+
+#: The feed of each shared-stream group (Airflow 3.3+) on each event loop, so a late watcher can ask
+#: it for a rescan of the window.
+_shared_feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, TranscriptFeed]]
+_shared_feeds = weakref.WeakKeyDictionary()
+
+
+class TranscriptEventTrigger(BaseEventTrigger):
+    """
+    Watch an account (in the connection's region) and fire one event per finished, undeleted transcript.
+
+    For Airflow 3's ``AssetWatcher``: ``Asset(..., watchers=[AssetWatcher(name=...,
+    trigger=TranscriptEventTrigger())])`` runs the DAGs scheduled on the asset for the transcripts that
+    finished. The account is the queue: "finished and not deleted" is the work left when the pipeline
+    deletes what it exported. So the first poll offers every such transcript created within
+    ``lookback``, later polls offer those that finish, each transcript is offered once per run of the
+    trigger, and a restarted trigger offers again what is still finished and undeleted, never what was
+    deleted meanwhile. The trigger itself never deletes anything; it runs until cancelled.
+
+    Each event's payload is ``{"transcript_id", "status", "region", "created", "audio_duration",
+    "error"}`` (plain values; ``audio_duration`` is None for transcripts found already finished by the
+    first scan, as the list does not carry it). After the first scan of the window, a poll costs a
+    few list requests plus one GET per transcript that finished since the last poll, whatever the
+    account holds (see :mod:`._transcript_feed`). Errors (a rate limit, a bad key, an unreachable API)
+    are logged and retried at the next poll. On Airflow 3.3+, watchers of one connection with the
+    same ``lookback`` and ``poll_interval`` share one listing loop (``shared_stream_key``).
+
+    .. seealso:: README section "Event-driven cleanup (Airflow 3)".
+
+    :param assemblyai_conn_id: the Airflow connection id (its key, region and base URL).
+    :param statuses: the finished statuses to offer: ``completed`` and/or ``error``.
+    :param poll_interval: seconds between polls.
+    :param lookback: only transcripts created this recently (a timedelta, or seconds; at most the
+        API's 90 days).
+    """
+
+    def __init__(
+        self,
+        *,
+        assemblyai_conn_id: str = "assemblyai_default",
+        statuses: Sequence[str] = ("completed",),
+        poll_interval: float = 60.0,
+        lookback: timedelta | float = timedelta(days=1),
+    ) -> None:
+        if not EVENT_TRIGGERS_SUPPORTED:
+            from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
+
+            raise AirflowOptionalProviderFeatureException(
+                "TranscriptEventTrigger needs Airflow 3 (event-driven scheduling with AssetWatcher); "
+                "on Airflow 2, schedule a DAG with PurgeTranscriptsOperator or DeleteTranscriptOperator "
+                "instead"
+            )
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.assemblyai_conn_id = check_conn_id(assemblyai_conn_id)
+        self.statuses = _finished_statuses(statuses)
+        self.poll_interval = check_positive_seconds(poll_interval)
+        self.lookback = _lookback_seconds(lookback)
+        self._offered: dict[str, datetime] = {}  # per run: what this trigger offered, and when created
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and the plain-value kwargs to re-create this trigger (never the key)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "assemblyai_conn_id": self.assemblyai_conn_id,
+                "statuses": list(self.statuses),
+                "poll_interval": self.poll_interval,
+                "lookback": self.lookback,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the account until cancelled, yielding one event per newly found finished transcript."""
+        self._offered = {}
+        batches = _poll_feed(self.assemblyai_conn_id, self.lookback, self.poll_interval)
+        async with aclosing(batches):
+            async for batch in batches:
+                for event in self._events(batch):
+                    yield event
+
+    def shared_stream_key(self) -> Hashable | None:
+        """Airflow 3.3+: watchers of one connection, window and interval share one listing loop."""
+        return (f"{type(self).__module__}.{type(self).__qualname__}", *self._stream_fields())
+
+    def _stream_fields(self) -> tuple[str, float, float]:
+        return (self.assemblyai_conn_id, self.lookback, self.poll_interval)
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """
+        Airflow 3.3+: the shared listing loop, yielding one batch of finished transcripts per poll.
+
+        :param kwargs: one watcher's kwargs; only those in :meth:`shared_stream_key` are used.
+        """
+        watcher = cls(**kwargs)
+        batches = _poll_feed(*watcher._stream_fields(), shared_key=watcher.shared_stream_key())
+        async with aclosing(batches):
+            async for batch in batches:
+                yield batch
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """
+        Airflow 3.3+: this watcher's events from the shared batches (its statuses, once per transcript).
+
+        A watcher that joins a running loop has it scan the window again, so it is offered the
+        transcripts already finished too (the others skip what they offered already).
+
+        :param shared_stream: the batches of :meth:`open_shared_stream`.
+        """
+        self._offered = {}
+        feed = _shared_feeds.get(asyncio.get_running_loop(), {}).get(self.shared_stream_key())
+        if feed is not None:
+            feed.rescan()
+        async for batch in shared_stream:
+            for event in self._events(batch):
+                yield event
+
+    def _events(self, batch: Sequence[FinishedTranscript]) -> list[TriggerEvent]:
+        """The events of a batch: this watcher's statuses, each transcript once per run."""
+        window_start = datetime.now(timezone.utc) - timedelta(seconds=self.lookback)
+        for transcript_id in [t for t, created in self._offered.items() if created < window_start]:
+            del self._offered[transcript_id]  # out of the window: never listed again
+        events = []
+        for finished in batch:
+            if finished.status in self.statuses and finished.transcript_id not in self._offered:
+                self._offered[finished.transcript_id] = finished.created
+                self.log.debug("Transcript %s is %s", finished.transcript_id, finished.status)
+                events.append(TriggerEvent(finished.payload()))  # type: ignore[no-untyped-call]
+        return events
+
+
+async def _poll_feed(
+    conn_id: str, lookback: float, poll_interval: float, shared_key: Hashable | None = None
+) -> AsyncGenerator[list[FinishedTranscript], None]:
+    """Poll a :class:`TranscriptFeed` forever, yielding each non-empty batch (registered if shared)."""
+    from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+    from airflow_provider_assemblyai.triggers._transcript_feed import TranscriptFeed
+
+    feed = TranscriptFeed(AssemblyAIHook(conn_id), lookback)
+    feeds = _shared_feeds.setdefault(asyncio.get_running_loop(), {})
+    if shared_key is not None:
+        feeds[shared_key] = feed
+    try:
+        while True:
+            batch = await feed.poll()
+            if batch:
+                yield batch
+            await asyncio.sleep(poll_interval)
+    finally:
+        if shared_key is not None and feeds.get(shared_key) is feed:
+            del feeds[shared_key]
+
+
+def _finished_statuses(statuses: object) -> list[str]:
+    parsed = TranscriptStatus.parse_many(statuses, argument="statuses")
+    in_flight = [status.value for status in parsed if not status.is_terminal]
+    if in_flight:
+        raise ValueError(
+            f"statuses must only contain 'completed' and/or 'error', got {statuses!r}: a watcher offers "
+            f"finished transcripts, and {'/'.join(in_flight)} ones are not finished"
+        )
+    return [status.value for status in parsed]
+
+
+def _lookback_seconds(lookback: object) -> float:
+    seconds = lookback.total_seconds() if isinstance(lookback, timedelta) else lookback
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 < seconds <= MAX_LOOKBACK.total_seconds()
+    ):
+        raise ValueError(
+            f"lookback must be a timedelta (or seconds) above 0 and at most 90 days, the API's list "
+            f"window, got {lookback!r}"
+        )
+    return float(seconds)
