@@ -16,6 +16,11 @@ for each one (a mapped task group, so one transcript's failure holds back only i
 2. ``delete`` (``DeleteTranscriptOperator``) runs once the export succeeded. Deleting an already
    deleted transcript succeeds, so a repeat is a successful no-op.
 
+Runs may overlap (a repeat in two runs at once still ends in one export and a deleted transcript).
+``redeliver_after``: a transcript still undeleted 10 minutes after its event is offered once more.
+That retries a failed run, and works around Airflow 3.3 leaving some events of a burst unconsumed
+until the asset's next event (apache/airflow#56050).
+
 The export location is the Airflow variable ``assemblyai_export_uri`` (default
 ``file://<tempdir>/assemblyai-exports``). On Airflow 2.11 there is no ``AssetWatcher``: this file then
 defines no DAG.
@@ -54,6 +59,7 @@ if EVENT_TRIGGERS_SUPPORTED:  # Airflow 3
                     statuses=["completed"],
                     poll_interval=60,
                     lookback=timedelta(days=1),
+                    redeliver_after=timedelta(minutes=10),
                 ),
             )
         ],
@@ -65,7 +71,6 @@ if EVENT_TRIGGERS_SUPPORTED:  # Airflow 3
         schedule=[finished_transcripts],
         start_date=datetime(2025, 1, 1),
         catchup=False,
-        max_active_runs=1,  # events that arrive meanwhile are handled together by the next run
         tags=["example", "assemblyai", "event-driven"],
         doc_md=__doc__,
     ):

@@ -15,14 +15,20 @@ first poll scans the window (every transcript created within ``lookback``, newes
 
 So a poll costs a few list requests plus one GET per newly finished transcript, however many
 transcripts the account holds. Deleted transcripts stay listed (as ``completed``, with the deleted
-``audio_url``) and are skipped. Errors never end the feed: the poll stops where it failed, keeps what it
-learned, and the next poll carries on from there.
+``audio_url``) and are skipped. With ``redeliver_after``, a reported transcript is read once more
+that long after it was reported (one more GET), and reported again, once, if it is still not deleted.
+
+Errors never end the feed: the poll stops where it failed, keeps what it learned, and the next poll
+carries on from there. A poll that failed for a reason other than a rate limit, a 5xx or a dropped
+connection (a rejected key, a missing connection) reads the connection again at the next poll, so a
+watcher heals when the connection is fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -59,6 +65,7 @@ class FinishedTranscript:
     :param error: the API's error text, if any.
     :param audio_duration: seconds of audio; None when it was found by the window scan (the list
         does not carry it).
+    :param redelivered: reported again because it was still undeleted ``redeliver_after`` later.
     """
 
     transcript_id: str
@@ -67,6 +74,7 @@ class FinishedTranscript:
     created: datetime
     error: str | None = None
     audio_duration: float | None = None
+    redelivered: bool = False
 
     def payload(self) -> dict[str, Any]:
         """The event payload: plain JSON values."""
@@ -77,6 +85,7 @@ class FinishedTranscript:
             "created": self.created.isoformat().replace("+00:00", "Z"),
             "audio_duration": self.audio_duration,
             "error": self.error,
+            "redelivered": self.redelivered,
         }
 
 
@@ -98,11 +107,15 @@ class TranscriptFeed:
 
     :param hook: the hook of the connection to watch (its account and region).
     :param lookback: seconds: only transcripts created this recently are reported or tracked.
+    :param redeliver_after: seconds after which a reported transcript is read again and reported
+        once more if it is still finished and not deleted (None: never).
     """
 
-    def __init__(self, hook: AssemblyAIHook, lookback: float) -> None:
+    def __init__(self, hook: AssemblyAIHook, lookback: float, redeliver_after: float | None = None) -> None:
         self.hook = hook
         self.lookback = timedelta(seconds=lookback)
+        self.redeliver_after = redeliver_after
+        self.reported: dict[str, tuple[datetime, float]] = {}  # to read again: created, when (monotonic)
         self.in_flight: dict[str, datetime] = {}  # listed as queued/processing at the last look
         self.queued: set[str] = set()  # the in-flight ones that were queued at the last look
         self.unresolved: dict[str, datetime] = {}  # finished since: to read with GET
@@ -129,6 +142,7 @@ class TranscriptFeed:
                 await self._read_new(window_start)
                 await self._check_in_flight()
                 await self._resolve(region, found)
+                await self._redeliver(region, found)
         except Exception as error:  # the next poll carries on from where this one stopped
             self._failed(error)
         else:
@@ -155,6 +169,8 @@ class TranscriptFeed:
             level = logging.WARNING if isinstance(error, TRANSIENT_ERRORS) else logging.ERROR
         log.log(level, "Watching transcripts failed, will retry at the next poll: %s", error)
         self.failing = True
+        if not isinstance(error, TRANSIENT_ERRORS):  # a rejected key or a bad connection: read it again
+            self.hook = type(self.hook)(self.hook.assemblyai_conn_id)
 
     async def _scan(self, window_start: datetime, region: str, found: list[FinishedTranscript]) -> None:
         """Read the window, newest first; report finished transcripts from the list, track the rest."""
@@ -166,8 +182,9 @@ class TranscriptFeed:
             for item in in_window:
                 self._track(item)
                 if item.status.is_terminal and not item.is_deleted:
-                    found.append(
-                        FinishedTranscript(item.id, item.status.value, region, item.created, item.error)
+                    self._report(
+                        found,
+                        FinishedTranscript(item.id, item.status.value, region, item.created, item.error),
                     )
             if len(in_window) < len(page) or len(page) < MAX_LIST_LIMIT:
                 self.scanning, self.scan_cursor = False, None
@@ -175,7 +192,7 @@ class TranscriptFeed:
             self.scan_cursor = page[-1].id
 
     def _track(self, item: TranscriptListItem) -> None:
-        """Follow a listed transcript: in flight, finished (read it), or deleted (forget it)."""
+        """Track a listed transcript while it is in flight; stop once it is finished or deleted."""
         if item.status in IN_FLIGHT:
             self.in_flight[item.id] = item.created
             if item.status is TranscriptStatus.QUEUED:
@@ -235,44 +252,83 @@ class TranscriptFeed:
 
     async def _resolve(self, region: str, found: list[FinishedTranscript]) -> None:
         """GET each transcript that finished since the last poll; keep the ones that failed for later."""
-        ids = list(self.unresolved)
-        results = await asyncio.gather(
-            *(self.hook.aget_transcript(transcript_id) for transcript_id in ids), return_exceptions=True
-        )
-        problem: BaseException | None = None
-        for transcript_id, result in zip(ids, results, strict=True):
-            if isinstance(result, TranscriptNotFoundError):
-                log.warning("Transcript %s is no longer found; not reporting it", transcript_id)
-                self.unresolved.pop(transcript_id)
-            elif isinstance(result, BaseException):
-                problem = problem or result  # stays unresolved: read again at the next poll
-            else:
-                self._settle(transcript_id, result, region, found)
+        read, problem = await self._read(self.unresolved)
+        for transcript_id, transcript in read:
+            created = self.unresolved.pop(transcript_id)
+            if transcript is None:
+                continue
+            if transcript.status in IN_FLIGHT:  # listed as finished, read as not yet: look again later
+                self.in_flight[transcript_id] = created
+                if transcript.status is TranscriptStatus.QUEUED:
+                    self.queued.add(transcript_id)
+            elif not transcript.is_deleted:
+                self._report(found, _finished(transcript, region, created))
         if problem is not None:
             raise problem
 
-    def _settle(
-        self, transcript_id: str, transcript: Transcript, region: str, found: list[FinishedTranscript]
-    ) -> None:
-        created = self.unresolved.pop(transcript_id)
-        if transcript.status in IN_FLIGHT:  # listed as finished, read as not yet: look again later
-            self.in_flight[transcript_id] = created
-            if transcript.status is TranscriptStatus.QUEUED:
-                self.queued.add(transcript_id)
-        elif not transcript.is_deleted:
-            found.append(
-                FinishedTranscript(
-                    transcript_id,
-                    transcript.status.value,
-                    region,
-                    created,
-                    transcript.error,
-                    transcript.audio_duration,
-                )
-            )
+    async def _redeliver(self, region: str, found: list[FinishedTranscript]) -> None:
+        """GET each reported transcript whose time came; report it again if it is still undeleted."""
+        now = time.monotonic()
+        due = {tid: created for tid, (created, when) in self.reported.items() if when <= now}
+        read, problem = await self._read(due)
+        for transcript_id, transcript in read:
+            del self.reported[transcript_id]
+            if transcript is not None and transcript.status.is_terminal and not transcript.is_deleted:
+                log.info("Transcript %s is still not deleted: reporting it once more", transcript_id)
+                found.append(_finished(transcript, region, due[transcript_id], redelivered=True))
+        if problem is not None:
+            raise problem
+
+    async def _read(
+        self, ids: dict[str, datetime]
+    ) -> tuple[list[tuple[str, Transcript | None]], BaseException | None]:
+        """
+        GET these transcripts at once.
+
+        Returns ``(id, transcript)`` for each one read and ``(id, None)`` for each one no longer found,
+        and the first other error: the ones it hit are left out, to be read at the next poll.
+        """
+        wanted = list(ids)
+        results = await asyncio.gather(
+            *(self.hook.aget_transcript(transcript_id) for transcript_id in wanted), return_exceptions=True
+        )
+        read: list[tuple[str, Transcript | None]] = []
+        problem: BaseException | None = None
+        for transcript_id, result in zip(wanted, results, strict=True):
+            if isinstance(result, TranscriptNotFoundError):
+                log.warning("Transcript %s is no longer found; not reporting it", transcript_id)
+                read.append((transcript_id, None))
+            elif isinstance(result, BaseException):
+                problem = problem or result
+            else:
+                read.append((transcript_id, result))
+        return read, problem
+
+    def _report(self, found: list[FinishedTranscript], finished: FinishedTranscript) -> None:
+        """Add a finished transcript to this poll's result; read it again later if redelivery is on."""
+        found.append(finished)
+        if self.redeliver_after is not None:
+            due = time.monotonic() + self.redeliver_after
+            self.reported[finished.transcript_id] = (finished.created, due)
 
     def _forget_before(self, window_start: datetime) -> None:
         """Stop tracking transcripts created before the window: they are never reported."""
         for tracked in (self.in_flight, self.unresolved):
             for transcript_id in [t for t, created in tracked.items() if created < window_start]:
                 del tracked[transcript_id]
+        for transcript_id in [t for t, (created, _) in self.reported.items() if created < window_start]:
+            del self.reported[transcript_id]
+
+
+def _finished(
+    transcript: Transcript, region: str, created: datetime, *, redelivered: bool = False
+) -> FinishedTranscript:
+    return FinishedTranscript(
+        transcript.id,
+        transcript.status.value,
+        region,
+        created,
+        transcript.error,
+        transcript.audio_duration,
+        redelivered,
+    )

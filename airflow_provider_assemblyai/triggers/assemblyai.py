@@ -376,13 +376,19 @@ class TranscriptEventTrigger(BaseEventTrigger):
     trigger, and a restarted trigger offers again what is still finished and undeleted, never what was
     deleted meanwhile. The trigger itself never deletes anything; it runs until cancelled.
 
+    With ``redeliver_after``, a transcript still finished and undeleted that long after it was
+    offered is offered once more (``"redelivered": true``): a DAG run that failed gets a second
+    chance, and so does an asset event Airflow 3.3 left unconsumed (apache/airflow#56050: events that
+    arrive while a run is being created wait for the asset's next event).
+
     Each event's payload is ``{"transcript_id", "status", "region", "created", "audio_duration",
-    "error"}`` (plain values; ``audio_duration`` is None for transcripts found already finished by the
-    first scan, as the list does not carry it). After the first scan of the window, a poll costs a
-    few list requests plus one GET per transcript that finished since the last poll, whatever the
-    account holds (see :mod:`._transcript_feed`). Errors (a rate limit, a bad key, an unreachable API)
-    are logged and retried at the next poll. On Airflow 3.3+, watchers of one connection with the
-    same ``lookback`` and ``poll_interval`` share one listing loop (``shared_stream_key``).
+    "error", "redelivered"}`` (plain values; ``audio_duration`` is None for transcripts found already
+    finished by the first scan, as the list does not carry it). After the first scan of the window, a
+    poll costs a few list requests plus one GET per transcript that finished since the last poll (and
+    one per transcript due for redelivery), whatever the account holds (see :mod:`._transcript_feed`).
+    Errors (a rate limit, a bad key, an unreachable API) are logged and retried at the next poll. On
+    Airflow 3.3+, watchers of one connection with the same ``lookback``, ``poll_interval`` and
+    ``redeliver_after`` share one listing loop (``shared_stream_key``).
 
     .. seealso:: README section "Event-driven cleanup (Airflow 3)".
 
@@ -391,6 +397,8 @@ class TranscriptEventTrigger(BaseEventTrigger):
     :param poll_interval: seconds between polls.
     :param lookback: only transcripts created this recently (a timedelta, or seconds; at most the
         API's 90 days).
+    :param redeliver_after: offer a transcript once more if it is still finished and undeleted this
+        long (a timedelta, or seconds) after it was offered; None (the default): offer it once.
     """
 
     def __init__(
@@ -400,6 +408,7 @@ class TranscriptEventTrigger(BaseEventTrigger):
         statuses: Sequence[str] = ("completed",),
         poll_interval: float = 60.0,
         lookback: timedelta | float = timedelta(days=1),
+        redeliver_after: timedelta | float | None = None,
     ) -> None:
         if not EVENT_TRIGGERS_SUPPORTED:
             from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
@@ -414,7 +423,12 @@ class TranscriptEventTrigger(BaseEventTrigger):
         self.statuses = _finished_statuses(statuses)
         self.poll_interval = check_positive_seconds(poll_interval)
         self.lookback = _lookback_seconds(lookback)
-        self._offered: dict[str, datetime] = {}  # per run: what this trigger offered, and when created
+        self.redeliver_after = (
+            None
+            if redeliver_after is None
+            else check_positive_seconds(redeliver_after, argument="redeliver_after", allow_timedelta=True)
+        )
+        self._offered: dict[str, tuple[datetime, int]] = {}  # per run: id -> (created, times offered)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the plain-value kwargs to re-create this trigger (never the key)."""
@@ -425,24 +439,25 @@ class TranscriptEventTrigger(BaseEventTrigger):
                 "statuses": list(self.statuses),
                 "poll_interval": self.poll_interval,
                 "lookback": self.lookback,
+                "redeliver_after": self.redeliver_after,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the account until cancelled, yielding one event per newly found finished transcript."""
         self._offered = {}
-        batches = _poll_feed(self.assemblyai_conn_id, self.lookback, self.poll_interval)
+        batches = _poll_feed(*self._stream_fields())
         async with aclosing(batches):
             async for batch in batches:
                 for event in self._events(batch):
                     yield event
 
     def shared_stream_key(self) -> Hashable | None:
-        """Airflow 3.3+: watchers of one connection, window and interval share one listing loop."""
+        """Airflow 3.3+: watchers of one connection, window, interval and redelivery share one loop."""
         return (f"{type(self).__module__}.{type(self).__qualname__}", *self._stream_fields())
 
-    def _stream_fields(self) -> tuple[str, float, float]:
-        return (self.assemblyai_conn_id, self.lookback, self.poll_interval)
+    def _stream_fields(self) -> tuple[str, float, float, float | None]:
+        return (self.assemblyai_conn_id, self.lookback, self.poll_interval, self.redeliver_after)
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
@@ -475,27 +490,32 @@ class TranscriptEventTrigger(BaseEventTrigger):
                 yield event
 
     def _events(self, batch: Sequence[FinishedTranscript]) -> list[TriggerEvent]:
-        """The events of a batch: this watcher's statuses, each transcript once per run."""
+        """The events of a batch: this watcher's statuses, each transcript once (twice if redelivered)."""
         window_start = datetime.now(timezone.utc) - timedelta(seconds=self.lookback)
-        for transcript_id in [t for t, created in self._offered.items() if created < window_start]:
+        for transcript_id in [t for t, (created, _) in self._offered.items() if created < window_start]:
             del self._offered[transcript_id]  # out of the window: never listed again
         events = []
         for finished in batch:
-            if finished.status in self.statuses and finished.transcript_id not in self._offered:
-                self._offered[finished.transcript_id] = finished.created
+            offered = self._offered.get(finished.transcript_id, (finished.created, 0))[1]
+            if finished.status in self.statuses and offered < (2 if finished.redelivered else 1):
+                self._offered[finished.transcript_id] = (finished.created, offered + 1)
                 self.log.debug("Transcript %s is %s", finished.transcript_id, finished.status)
                 events.append(TriggerEvent(finished.payload()))  # type: ignore[no-untyped-call]
         return events
 
 
 async def _poll_feed(
-    conn_id: str, lookback: float, poll_interval: float, shared_key: Hashable | None = None
+    conn_id: str,
+    lookback: float,
+    poll_interval: float,
+    redeliver_after: float | None,
+    shared_key: Hashable | None = None,
 ) -> AsyncGenerator[list[FinishedTranscript], None]:
     """Poll a :class:`TranscriptFeed` forever, yielding each non-empty batch (registered if shared)."""
     from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
     from airflow_provider_assemblyai.triggers._transcript_feed import TranscriptFeed
 
-    feed = TranscriptFeed(AssemblyAIHook(conn_id), lookback)
+    feed = TranscriptFeed(AssemblyAIHook(conn_id), lookback, redeliver_after)
     feeds = _shared_feeds.setdefault(asyncio.get_running_loop(), {})
     if shared_key is not None:
         feeds[shared_key] = feed

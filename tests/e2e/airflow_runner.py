@@ -107,22 +107,42 @@ class AirflowCluster:
                 check=True,
             )
         for name in COMPONENTS:
-            command = [self.airflow, name]
-            if name == "api-server":
-                command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            with self.log_path(name).open("wb") as log:
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=self.home,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self._spawn(name, env)
         self._wait(
             lambda: self._get("/api/v2/monitor/health", auth=False).status_code == 200, timeout, "api-server"
         )
         return self
+
+    def _spawn(self, name: str, env: dict[str, str]) -> None:
+        command = [self.airflow, name]
+        if name == "api-server":
+            command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        with self.log_path(name).open("ab") as log:  # a restarted component appends to its log
+            self.processes[name] = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, component: str) -> None:
+        """SIGKILL one component's whole process group (no clean shutdown) and reap it.
+
+        :param component: one of :data:`COMPONENTS`.
+        """
+        process = self.processes.pop(component)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def restart(self, component: str) -> None:
+        """Start a killed component again, with the same environment (its log continues).
+
+        :param component: one of :data:`COMPONENTS`.
+        """
+        self._spawn(component, self.env())
 
     def log_path(self, component: str) -> Path:
         """The stdout/stderr log of one component."""

@@ -49,9 +49,9 @@ def test_event_driven_example_is_scheduled_by_an_asset_watcher() -> None:
             "statuses": ["completed"],
             "poll_interval": 60.0,
             "lookback": 86400.0,
+            "redeliver_after": 600.0,
         },
     )
-    assert dag.max_active_runs == 1
     delete_upstream = dag.get_task("export_and_delete.delete").upstream_task_ids
     assert set(delete_upstream) == {"export_and_delete.export", "transcript_ids"}
     assert set(dag.get_task("export_and_delete.export").upstream_task_ids) == {"transcript_ids"}

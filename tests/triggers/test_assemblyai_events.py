@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -106,11 +107,13 @@ def test_serializes_plain_values_only_and_never_the_key() -> None:
             "statuses": ["completed", "error"],
             "poll_interval": 30.0,
             "lookback": 21600.0,
+            "redeliver_after": None,
         },
     )
     assert recreate(trigger).serialize() == trigger.serialize()
     assert TranscriptEventTrigger(lookback=3600).lookback == 3600.0
-    assert trigger.shared_stream_key() == (CLASSPATH, "aai_eu", 21600.0, 30.0)
+    assert TranscriptEventTrigger(redeliver_after=timedelta(minutes=10)).redeliver_after == 600.0
+    assert trigger.shared_stream_key() == (CLASSPATH, "aai_eu", 21600.0, 30.0, None)
 
 
 def test_is_an_event_trigger_an_asset_watcher_accepts() -> None:
@@ -133,6 +136,7 @@ def test_is_an_event_trigger_an_asset_watcher_accepts() -> None:
         ({"lookback": timedelta(days=91)}, "at most 90 days, the API's list window"),
         ({"lookback": "1d"}, "got '1d'"),
         ({"assemblyai_conn_id": " "}, "assemblyai_conn_id must be a non-empty string"),
+        ({"redeliver_after": 0}, "redeliver_after must be a positive number of seconds or a timedelta"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_value(kwargs: dict[str, Any], match: str) -> None:
@@ -189,6 +193,7 @@ async def test_offers_finished_undeleted_transcripts_of_the_window_once(
         "created": by_id[failed]["created"],
         "audio_duration": None,  # found by the window scan: the list does not carry it
         "error": "Download error",
+        "redelivered": False,
     }
     assert by_id[failed]["created"].endswith("Z")
     assert by_id[completed]["status"] == "completed"
@@ -275,6 +280,24 @@ async def test_cancellation_propagates_and_nothing_remote_changes(
     assert not any(emu.is_deleted("us", t) for t in ids)
 
 
+async def test_with_redelivery_an_undeleted_transcript_is_offered_once_more_then_never(
+    emu: AssemblyAIEmulator, shared_clients: None
+) -> None:
+    handled, stuck = (emu.create_transcript("us", status="completed") for _ in range(2))
+    watching = Watching(TranscriptEventTrigger(poll_interval=0.02, redeliver_after=0.3))
+    await watching.until(lambda: len(watching.events) == 2, "both transcripts")
+    await AssemblyAIHook().adelete_transcript(handled)  # the pipeline handled one; the other is stuck
+    await watching.until(lambda: len(watching.events) == 3, "the stuck one, offered once more")
+    await asyncio.sleep(0.6)  # two more redelivery periods: no third offer
+    await polls_after(emu, watching, 3)
+    await watching.stop()
+    assert sorted(watching.ids()) == sorted([handled, stuck, stuck])
+    assert [event["redelivered"] for event in watching.events] == [False, False, True]
+    assert watching.events[2]["transcript_id"] == stuck
+    reads = [r for r in emu.requests if r.path in (f"/v2/transcript/{handled}", f"/v2/transcript/{stuck}")]
+    assert len([r for r in reads if r.method == "GET"]) == 2  # one redelivery check each, no more
+
+
 # -- faults ------------------------------------------------------------------------------------------
 
 
@@ -300,28 +323,28 @@ async def test_transient_faults_are_survived_and_nothing_is_missed_or_repeated(
     assert len([r for r in emu.requests if r.fault]) == 3 + 2 * 3 + 1  # every fault was hit
 
 
-async def test_a_failing_connection_is_logged_and_retried_not_fatal(
+async def test_a_failing_connection_is_logged_and_retried_and_heals_once_fixed(
     emu: AssemblyAIEmulator,
     shared_clients: None,
     set_connection: Callable[..., None],
-    logs: Callable[[], str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_assemblyai.triggers._transcript_feed")
     set_connection(password="wrong-key-1234", region="us", base_url=emu.base_url("us"), max_retries=0)
     tid = emu.create_transcript("us", status="completed")
     watching = Watching(TranscriptEventTrigger(poll_interval=0.02))
     await watching.until(lambda: len(emu.requests_for(status=401)) >= 3, "three rejected polls")
     assert watching.events == []
-    text = logs()
-    assert text.count("Watching transcripts failed, will retry at the next poll") >= 1
-    assert "HTTP 401" in text
-    assert "wrong-key-1234" not in text
-    await watching.stop()
-    # A new watcher (the triggerer re-creates it) with the key fixed works from its first poll.
+    failed = [r for r in caplog.records if "Watching transcripts failed, will retry" in r.getMessage()]
+    assert [r.levelname for r in failed[:3]] == ["ERROR", "DEBUG", "DEBUG"]  # loud once, then quiet
+    assert "HTTP 401" in failed[0].getMessage()
+    assert "wrong-key-1234" not in caplog.text
+    # The key is fixed in the connection: the same watcher reads it again and carries on.
     set_connection(password=TEST_API_KEY, region="us", base_url=emu.base_url("us"), max_retries=0)
-    fixed = Watching(TranscriptEventTrigger(poll_interval=0.02))
-    await fixed.until(lambda: len(fixed.events) == 1, "the finished transcript")
-    await fixed.stop()
-    assert fixed.ids() == [tid]
+    await watching.until(lambda: len(watching.events) == 1, "the finished transcript")
+    await watching.stop()
+    assert watching.ids() == [tid]
+    assert "Watching transcripts works again" in caplog.text
 
 
 # -- cost: requests per poll (the feed, poll by poll) -----------------------------------------------
