@@ -11,7 +11,8 @@ first poll scans the window (every transcript created within ``lookback``, newes
    the ``processing`` list, down to the oldest one it tracks: a tracked transcript in neither has
    finished (statuses only move forward, and ``processing`` is read after ``queued``);
 3. one ``GET`` per transcript that finished since the last poll (from step 1 or 2), for its final
-   status, ``error`` and ``audio_duration``.
+   status, ``error`` and ``audio_duration`` (a new one listed in a status no watcher wants is not
+   read).
 
 So a poll costs a few list requests plus one GET per newly finished transcript, however many
 transcripts the account holds. Deleted transcripts stay listed (as ``completed``, with the deleted
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 #: Listed in this order: a transcript moving on between the two reads is still seen in the second.
 IN_FLIGHT = (TranscriptStatus.QUEUED, TranscriptStatus.PROCESSING)
+FINISHED = frozenset({TranscriptStatus.COMPLETED.value, TranscriptStatus.ERROR.value})
 TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
 
 
@@ -109,11 +112,21 @@ class TranscriptFeed:
     :param lookback: seconds: only transcripts created this recently are reported or tracked.
     :param redeliver_after: seconds after which a reported transcript is read again and reported
         once more if it is still finished and not deleted (None: never).
+    :param wanted: the statuses to report, counted per watcher (read at each poll: watchers sharing
+        the feed come and go); none counted: every finished status.
     """
 
-    def __init__(self, hook: AssemblyAIHook, lookback: float, redeliver_after: float | None = None) -> None:
+    def __init__(
+        self,
+        hook: AssemblyAIHook,
+        lookback: float,
+        redeliver_after: float | None = None,
+        wanted: Counter[str] | None = None,
+    ) -> None:
         self.hook = hook
         self.lookback = timedelta(seconds=lookback)
+        self.wanted = wanted if wanted is not None else Counter()
+        self.statuses = FINISHED  # the statuses this poll reports
         self.redeliver_after = redeliver_after
         self.reported: dict[str, tuple[datetime, float]] = {}  # to read again: created, when (monotonic)
         self.in_flight: dict[str, datetime] = {}  # listed as queued/processing at the last look
@@ -133,6 +146,7 @@ class TranscriptFeed:
     async def poll(self) -> list[FinishedTranscript]:
         """Read what changed; return the transcripts found finished (raises nothing but cancellation)."""
         window_start = datetime.now(timezone.utc) - self.lookback
+        self.statuses = frozenset(s for s, n in self.wanted.items() if n > 0) or FINISHED
         found: list[FinishedTranscript] = []
         try:
             region = (await self.hook.aget_settings()).region
@@ -181,7 +195,7 @@ class TranscriptFeed:
             in_window = [item for item in page if item.created >= window_start]
             for item in in_window:
                 self._track(item)
-                if item.status.is_terminal and not item.is_deleted:
+                if item.status.value in self.statuses and not item.is_deleted:
                     self._report(
                         found,
                         FinishedTranscript(item.id, item.status.value, region, item.created, item.error),
@@ -220,7 +234,7 @@ class TranscriptFeed:
                     in_flight[item.id] = item.created
                     if item.status is TranscriptStatus.QUEUED:
                         self.queued.add(item.id)
-                elif not item.is_deleted:
+                elif item.status.value in self.statuses and not item.is_deleted:
                     finished[item.id] = item.created
             if reached_known or len(page) < MAX_LIST_LIMIT:
                 break
@@ -261,7 +275,7 @@ class TranscriptFeed:
                 self.in_flight[transcript_id] = created
                 if transcript.status is TranscriptStatus.QUEUED:
                     self.queued.add(transcript_id)
-            elif not transcript.is_deleted:
+            elif transcript.status.value in self.statuses and not transcript.is_deleted:
                 self._report(found, _finished(transcript, region, created))
         if problem is not None:
             raise problem

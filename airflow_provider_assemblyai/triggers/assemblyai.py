@@ -23,7 +23,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -358,10 +358,19 @@ EVENT_TRIGGERS_SUPPORTED = BaseEventTrigger is not BaseTrigger
 #: The API lists only the transcripts of the last 90 days.
 MAX_LOOKBACK = timedelta(days=90)
 
-#: The feed of each shared-stream group (Airflow 3.3+) on each event loop, so a late watcher can ask
-#: it for a rescan of the window.
-_shared_feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, TranscriptFeed]]
-_shared_feeds = weakref.WeakKeyDictionary()
+
+@dataclass
+class _SharedStream:
+    """What the watchers of one shared stream (Airflow 3.3+) have in common: the statuses, the feed."""
+
+    wanted: Counter[str] = field(default_factory=Counter)  # the statuses of the subscribed watchers
+    feed: TranscriptFeed | None = None  # while its listing loop runs
+
+
+#: The shared streams of each event loop by key: a watcher registers its statuses, and one that
+#: joins a running loop asks its feed for a rescan of the window.
+_shared_streams: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _SharedStream]]
+_shared_streams = weakref.WeakKeyDictionary()
 
 
 class TranscriptEventTrigger(BaseEventTrigger):
@@ -446,11 +455,18 @@ class TranscriptEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the account until cancelled, yielding one event per newly found finished transcript."""
         self._offered = {}
-        batches = _poll_feed(*self._stream_fields())
+        batches = _poll_feed(self._feed(Counter(self.statuses)), self.poll_interval)
         async with aclosing(batches):
             async for batch in batches:
                 for event in self._events(batch):
                     yield event
+
+    def _feed(self, wanted: Counter[str]) -> TranscriptFeed:
+        from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+        from airflow_provider_assemblyai.triggers._transcript_feed import TranscriptFeed
+
+        hook = AssemblyAIHook(self.assemblyai_conn_id)
+        return TranscriptFeed(hook, self.lookback, self.redeliver_after, wanted)
 
     def shared_stream_key(self) -> Hashable | None:
         """Airflow 3.3+: watchers of one connection, window, interval and redelivery share one loop."""
@@ -467,10 +483,17 @@ class TranscriptEventTrigger(BaseEventTrigger):
         :param kwargs: one watcher's kwargs; only those in :meth:`shared_stream_key` are used.
         """
         watcher = cls(**kwargs)
-        batches = _poll_feed(*watcher._stream_fields(), shared_key=watcher.shared_stream_key())
-        async with aclosing(batches):
-            async for batch in batches:
-                yield batch
+        key, streams = watcher.shared_stream_key(), _shared_streams.setdefault(asyncio.get_running_loop(), {})
+        shared = streams.setdefault(key, _SharedStream())
+        shared.feed = feed = watcher._feed(shared.wanted)
+        try:
+            async with aclosing(_poll_feed(feed, watcher.poll_interval)) as batches:
+                async for batch in batches:
+                    yield batch
+        finally:
+            if shared.feed is feed:
+                shared.feed = None
+            _forget_unused(streams, key)
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """
@@ -482,12 +505,18 @@ class TranscriptEventTrigger(BaseEventTrigger):
         :param shared_stream: the batches of :meth:`open_shared_stream`.
         """
         self._offered = {}
-        feed = _shared_feeds.get(asyncio.get_running_loop(), {}).get(self.shared_stream_key())
-        if feed is not None:
-            feed.rescan()
-        async for batch in shared_stream:
-            for event in self._events(batch):
-                yield event
+        key, streams = self.shared_stream_key(), _shared_streams.setdefault(asyncio.get_running_loop(), {})
+        shared = streams.setdefault(key, _SharedStream())
+        shared.wanted.update(self.statuses)
+        if shared.feed is not None:
+            shared.feed.rescan()
+        try:
+            async for batch in shared_stream:
+                for event in self._events(batch):
+                    yield event
+        finally:
+            shared.wanted -= Counter(self.statuses)
+            _forget_unused(streams, key)
 
     def _events(self, batch: Sequence[FinishedTranscript]) -> list[TriggerEvent]:
         """The events of a batch: this watcher's statuses, each transcript once (twice if redelivered)."""
@@ -505,29 +534,20 @@ class TranscriptEventTrigger(BaseEventTrigger):
 
 
 async def _poll_feed(
-    conn_id: str,
-    lookback: float,
-    poll_interval: float,
-    redeliver_after: float | None,
-    shared_key: Hashable | None = None,
+    feed: TranscriptFeed, poll_interval: float
 ) -> AsyncGenerator[list[FinishedTranscript], None]:
-    """Poll a :class:`TranscriptFeed` forever, yielding each non-empty batch (registered if shared)."""
-    from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-    from airflow_provider_assemblyai.triggers._transcript_feed import TranscriptFeed
+    """Poll a feed forever, yielding each non-empty batch."""
+    while True:
+        batch = await feed.poll()
+        if batch:
+            yield batch
+        await asyncio.sleep(poll_interval)
 
-    feed = TranscriptFeed(AssemblyAIHook(conn_id), lookback, redeliver_after)
-    feeds = _shared_feeds.setdefault(asyncio.get_running_loop(), {})
-    if shared_key is not None:
-        feeds[shared_key] = feed
-    try:
-        while True:
-            batch = await feed.poll()
-            if batch:
-                yield batch
-            await asyncio.sleep(poll_interval)
-    finally:
-        if shared_key is not None and feeds.get(shared_key) is feed:
-            del feeds[shared_key]
+
+def _forget_unused(streams: dict[Hashable, _SharedStream], key: Hashable) -> None:
+    shared = streams.get(key)
+    if shared is not None and shared.feed is None and not +shared.wanted:
+        del streams[key]
 
 
 def _finished_statuses(statuses: object) -> list[str]:

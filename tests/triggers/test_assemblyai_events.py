@@ -8,6 +8,7 @@ import importlib
 import logging
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -402,6 +403,25 @@ async def test_new_transcripts_beyond_one_page_and_an_interrupted_scan_resume(
     assert len(pages) == 3  # 450 new transcripts: three pages down to the newest one seen before
 
 
+async def test_a_status_no_watcher_wants_is_not_reported_nor_read_when_listed_finished(
+    emu: AssemblyAIEmulator, shared_clients: None
+) -> None:
+    feed = TranscriptFeed(AssemblyAIHook(), lookback=86400, wanted=Counter({"completed": 1}))
+    failed_before = emu.create_transcript("us", status="error")
+    assert await feed.poll() == []
+    failed_after = emu.create_transcript("us", status="error")
+    completed = emu.create_transcript("us", status="completed")
+    failing = emu.create_transcript("us", status="processing", completes_in=10, final_status="error")
+    assert [f.transcript_id for f in await feed.poll()] == [completed]
+    emu.advance(10)
+    await feed.poll()
+    read = {r.path.rsplit("/", 1)[1] for r in emu.requests if r.path.startswith("/v2/transcript/")}
+    assert completed in read
+    assert failing in read  # it was in flight: its GET is the only way to learn how it ended
+    assert failed_before not in read
+    assert failed_after not in read  # listed as error: not wanted, not read
+
+
 async def test_a_transcript_gone_from_the_api_is_dropped(
     emu: AssemblyAIEmulator, shared_clients: None
 ) -> None:
@@ -475,6 +495,9 @@ async def test_watchers_of_one_account_share_one_listing_loop_and_a_late_one_get
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await manager.stop_all()
+    from airflow_provider_assemblyai.triggers.assemblyai import _shared_streams
+
+    assert _shared_streams.get(asyncio.get_running_loop()) == {}  # nothing left behind
     assert len(feeds) == 1  # one listing loop for the three watchers
     assert events["completed"] == [completed, finishing]  # once each: the rescan repeated nothing
     assert events["error"] == [failed]
