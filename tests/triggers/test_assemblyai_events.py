@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -281,22 +281,37 @@ async def test_cancellation_propagates_and_nothing_remote_changes(
     assert not any(emu.is_deleted("us", t) for t in ids)
 
 
-async def test_with_redelivery_an_undeleted_transcript_is_offered_once_more_then_never(
+async def test_with_redelivery_an_undeleted_transcript_is_reported_once_more_then_never(
     emu: AssemblyAIEmulator, shared_clients: None
 ) -> None:
     handled, stuck = (emu.create_transcript("us", status="completed") for _ in range(2))
-    watching = Watching(TranscriptEventTrigger(poll_interval=0.02, redeliver_after=0.3))
-    await watching.until(lambda: len(watching.events) == 2, "both transcripts")
+    feed = TranscriptFeed(AssemblyAIHook(), lookback=86400, redeliver_after=0.05)
+    assert sorted(f.transcript_id for f in await feed.poll()) == sorted([handled, stuck])
     await AssemblyAIHook().adelete_transcript(handled)  # the pipeline handled one; the other is stuck
-    await watching.until(lambda: len(watching.events) == 3, "the stuck one, offered once more")
-    await asyncio.sleep(0.6)  # two more redelivery periods: no third offer
-    await polls_after(emu, watching, 3)
-    await watching.stop()
-    assert sorted(watching.ids()) == sorted([handled, stuck, stuck])
-    assert [event["redelivered"] for event in watching.events] == [False, False, True]
-    assert watching.events[2]["transcript_id"] == stuck
-    reads = [r for r in emu.requests if r.path in (f"/v2/transcript/{handled}", f"/v2/transcript/{stuck}")]
-    assert len([r for r in reads if r.method == "GET"]) == 2  # one redelivery check each, no more
+    await asyncio.sleep(0.1)  # both are due for their redelivery check
+    [again] = await feed.poll()
+    assert (again.transcript_id, again.redelivered) == (stuck, True)
+    await asyncio.sleep(0.1)
+    assert await feed.poll() == []  # once more, never a third time
+    gets = [r.path for r in emu.requests_for(method="GET") if r.path.startswith("/v2/transcript/")]
+    assert sorted(gets) == sorted([f"/v2/transcript/{handled}", f"/v2/transcript/{stuck}"])  # one check each
+
+
+def test_a_watcher_offers_a_transcript_once_or_once_more_when_redelivered() -> None:
+    from airflow_provider_assemblyai.triggers._transcript_feed import FinishedTranscript
+
+    trigger = TranscriptEventTrigger(redeliver_after=60)
+    now = datetime.now(timezone.utc)
+    first = FinishedTranscript("t1", "completed", "us", now)
+    again = FinishedTranscript("t1", "completed", "us", now, redelivered=True)
+    offered = [
+        e.payload["redelivered"]
+        for batch in ([first], [first], [again], [again])
+        for e in trigger._events(batch)
+    ]
+    assert offered == [False, True]
+    errored = FinishedTranscript("t2", "error", "us", now)
+    assert trigger._events([errored]) == []  # not one of its statuses
 
 
 # -- faults ------------------------------------------------------------------------------------------
@@ -334,11 +349,15 @@ async def test_a_failing_connection_is_logged_and_retried_and_heals_once_fixed(
     set_connection(password="wrong-key-1234", region="us", base_url=emu.base_url("us"), max_retries=0)
     tid = emu.create_transcript("us", status="completed")
     watching = Watching(TranscriptEventTrigger(poll_interval=0.02))
-    await watching.until(lambda: len(emu.requests_for(status=401)) >= 3, "three rejected polls")
+
+    def failed() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "Watching transcripts failed, will retry" in r.getMessage()]
+
+    await watching.until(lambda: len(failed()) >= 3, "three failed polls")
     assert watching.events == []
-    failed = [r for r in caplog.records if "Watching transcripts failed, will retry" in r.getMessage()]
-    assert [r.levelname for r in failed[:3]] == ["ERROR", "DEBUG", "DEBUG"]  # loud once, then quiet
-    assert "HTTP 401" in failed[0].getMessage()
+    assert len(emu.requests_for(status=401)) >= 3
+    assert [r.levelname for r in failed()[:3]] == ["ERROR", "DEBUG", "DEBUG"]  # loud once, then quiet
+    assert "HTTP 401" in failed()[0].getMessage()
     assert "wrong-key-1234" not in caplog.text
     # The key is fixed in the connection: the same watcher reads it again and carries on.
     set_connection(password=TEST_API_KEY, region="us", base_url=emu.base_url("us"), max_retries=0)
