@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -30,7 +28,7 @@ from airflow_provider_assemblyai.sensors.assemblyai import (
 )
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, provider_modules_loaded_by, status_event
 
 API_ERROR = "Download error, unable to download https://example.com/missing.mp3"
 
@@ -229,25 +227,6 @@ def test_deferrable_defers_after_a_transient_error(emulator: AssemblyAIEmulator)
 # -- deferrable: execute_complete -------------------------------------------------------------------
 
 
-def event(
-    status: str,
-    transcript_id: str,
-    transcript_status: str | None,
-    message: str,
-    *,
-    error: str | None = None,
-    audio_duration: float | None = None,
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "transcript_id": transcript_id,
-        "transcript_status": transcript_status,
-        "error": error,
-        "audio_duration": audio_duration,
-        "message": message,
-    }
-
-
 @pytest.fixture
 def clocked(set_connection: Callable[..., None]) -> Iterator[AssemblyAIEmulator]:
     """Like ``emulator``, on a manual clock: transcripts change status only when the test says so."""
@@ -324,7 +303,7 @@ def test_deferral_logs_its_deadline_in_iso_8601_utc(
 
 def test_execute_complete_success_returns_the_summary() -> None:
     result = sensor("abc").execute_complete(
-        {}, event("success", "abc", "completed", "Transcript abc is completed", audio_duration=99)
+        {}, status_event("success", "abc", "completed", "Transcript abc is completed", audio_duration=99)
     )
     assert result == {"transcript_id": "abc", "status": "completed", "audio_duration": 99, "error": None}
 
@@ -332,7 +311,7 @@ def test_execute_complete_success_returns_the_summary() -> None:
 def test_execute_complete_failure_names_the_transcript_and_api_error() -> None:
     message = f"Transcript abc ended with status 'error': {API_ERROR}"
     with pytest.raises(TranscriptFailedError) as caught:
-        sensor("abc").execute_complete({}, event("failure", "abc", "error", message, error=API_ERROR))
+        sensor("abc").execute_complete({}, status_event("failure", "abc", "error", message, error=API_ERROR))
     assert str(caught.value) == message
     assert caught.value.api_error == API_ERROR
 
@@ -343,12 +322,12 @@ def test_execute_complete_timeout(soft_fail: bool) -> None:
     expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
     with pytest.raises(expected, match="did not reach"):
         sensor("abc", soft_fail=soft_fail).execute_complete(
-            {}, event("timeout", "abc", "processing", message)
+            {}, status_event("timeout", "abc", "processing", message)
         )
 
 
 @pytest.mark.parametrize(
-    "payload", [event("error", "abc", None, "TranscriptNotFoundError: not found"), None, {}]
+    "payload", [status_event("error", "abc", None, "TranscriptNotFoundError: not found"), None, {}]
 )
 def test_execute_complete_raises_on_anything_but_success(payload: dict[str, Any] | None) -> None:
     with pytest.raises(AssemblyAIError) as caught:
@@ -366,16 +345,13 @@ def test_the_key_never_shows_in_reprs_or_results(emulator: AssemblyAIEmulator) -
 
 def test_dag_parsing_imports_neither_the_hook_nor_the_trigger() -> None:
     """DAG files import the sensor and build it at every parse: httpx, tenacity and the trigger wait."""
-    code = (
-        "import sys\n"
+    loaded = provider_modules_loaded_by(
         "from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor\n"
         "TranscriptSensor(task_id='t', transcript_id='{{ params.id }}', deferrable=True)\n"
-        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_assemblyai')))\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    loaded = output.stdout.strip().splitlines()[-1]
-    assert "airflow_provider_assemblyai.hooks" not in loaded
-    assert "airflow_provider_assemblyai.triggers" not in loaded
+    assert not [
+        m
+        for m in loaded
+        if m.startswith(("airflow_provider_assemblyai.hooks", "airflow_provider_assemblyai.triggers"))
+    ]
     assert "airflow_provider_assemblyai.sensors.assemblyai" in loaded

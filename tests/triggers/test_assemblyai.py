@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import re
 import time
 from collections.abc import Callable
@@ -16,7 +15,8 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, _shared_async_clients
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, status_event
+from tests.triggers.conftest import recreate
 
 CLASSPATH = "airflow_provider_assemblyai.triggers.assemblyai.TranscriptStatusTrigger"
 
@@ -30,36 +30,8 @@ async def run_to_end(trigger: TranscriptStatusTrigger, timeout: float = 60.0) ->
     return await asyncio.wait_for(collect(), timeout)
 
 
-def recreate(trigger: TranscriptStatusTrigger) -> TranscriptStatusTrigger:
-    """Re-create a trigger from serialize() the way the triggerer does (import the classpath)."""
-    classpath, kwargs = trigger.serialize()
-    module, _, name = classpath.rpartition(".")
-    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
-    assert isinstance(rebuilt, TranscriptStatusTrigger)
-    return rebuilt
-
-
 def gets(emu: AssemblyAIEmulator, transcript_id: str) -> list[Any]:
     return emu.requests_for(method="GET", path=f"/v2/transcript/{transcript_id}")
-
-
-def payload(
-    status: str,
-    transcript_id: str,
-    transcript_status: str | None,
-    message: str,
-    *,
-    error: str | None = None,
-    audio_duration: float | None = None,
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "transcript_id": transcript_id,
-        "transcript_status": transcript_status,
-        "error": error,
-        "audio_duration": audio_duration,
-        "message": message,
-    }
 
 
 # -- construction and serialization ---------------------------------------------------------------
@@ -137,7 +109,7 @@ async def test_success_once_the_transcript_completes(emulator: AssemblyAIEmulato
     events = await run_to_end(trigger)
     assert events == [
         TriggerEvent(
-            payload("success", tid, "completed", f"Transcript {tid} is completed", audio_duration=42)
+            status_event("success", tid, "completed", f"Transcript {tid} is completed", audio_duration=42)
         )
     ]
     polls = gets(emulator, tid)
@@ -152,7 +124,7 @@ async def test_custom_target_statuses(emulator: AssemblyAIEmulator) -> None:
         transcript_id=tid, target_statuses=["processing"], failure_statuses=[], poll_interval=0.1
     )
     assert await run_to_end(trigger) == [
-        TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
+        TriggerEvent(status_event("success", tid, "processing", f"Transcript {tid} is processing"))
     ]
 
 
@@ -165,7 +137,7 @@ async def test_failure_carries_the_api_error_text(emulator: AssemblyAIEmulator) 
     events = await run_to_end(trigger)
     assert events == [
         TriggerEvent(
-            payload(
+            status_event(
                 "failure",
                 tid,
                 "error",
@@ -250,7 +222,9 @@ async def test_transient_faults_are_retried_on_the_next_poll(emulator: AssemblyA
     emulator.fail_next("drop", path=path)
     trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05, end_time=time.time() + 60)
     assert await run_to_end(trigger) == [
-        TriggerEvent(payload("success", tid, "completed", f"Transcript {tid} is completed", audio_duration=7))
+        TriggerEvent(
+            status_event("success", tid, "completed", f"Transcript {tid} is completed", audio_duration=7)
+        )
     ]
     assert [(r.status, r.fault) for r in gets(emulator, tid)] == [
         (503, "empty"),
@@ -532,6 +506,6 @@ async def test_a_listed_target_status_is_confirmed_with_a_get(emulator: Assembly
     await asyncio.gather(*background, return_exceptions=True)
     for tid, events in zip(ids, results, strict=True):
         assert events == [
-            TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
+            TriggerEvent(status_event("success", tid, "processing", f"Transcript {tid} is processing"))
         ]
         assert len(gets(emulator, tid)) == 1  # listed as a target status: confirmed by one GET

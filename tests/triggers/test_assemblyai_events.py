@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -19,7 +16,8 @@ from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers._transcript_feed import TranscriptFeed
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptEventTrigger
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, provider_modules_loaded_by
+from tests.triggers.conftest import recreate
 
 pytestmark = pytest.mark.af3_only
 
@@ -82,15 +80,6 @@ async def polls_after(emulator: AssemblyAIEmulator, watching: Watching, polls: i
     await watching.until(lambda: lists(emulator) >= target, f"{polls} more polls")
 
 
-def recreate(trigger: TranscriptEventTrigger) -> TranscriptEventTrigger:
-    """Re-create a trigger from serialize() the way the triggerer does (import the classpath)."""
-    classpath, kwargs = trigger.serialize()
-    module, _, name = classpath.rpartition(".")
-    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
-    assert isinstance(rebuilt, TranscriptEventTrigger)
-    return rebuilt
-
-
 # -- construction and serialization ------------------------------------------------------------------
 
 
@@ -146,17 +135,12 @@ def test_bad_arguments_raise_value_error_naming_the_value(kwargs: dict[str, Any]
 
 
 def test_dag_files_defining_a_watcher_do_not_import_the_hook() -> None:
-    code = (
-        "import sys\n"
+    loaded = provider_modules_loaded_by(
         "from airflow_provider_assemblyai.triggers.assemblyai import TranscriptEventTrigger\n"
         "TranscriptEventTrigger(statuses=['completed', 'error'])\n"
-        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_assemblyai')))\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    loaded = output.stdout.strip().splitlines()[-1]
-    assert "airflow_provider_assemblyai.hooks" not in loaded
+    assert "airflow_provider_assemblyai.triggers.assemblyai" in loaded
+    assert not [m for m in loaded if m.startswith("airflow_provider_assemblyai.hooks")]
     assert "airflow_provider_assemblyai.models" not in loaded
     assert "airflow_provider_assemblyai.triggers._transcript_feed" not in loaded
 
