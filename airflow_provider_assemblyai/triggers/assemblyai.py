@@ -397,7 +397,7 @@ class TranscriptEventTrigger(BaseEventTrigger):
     one per transcript due for redelivery), whatever the account holds (see :mod:`._transcript_feed`).
     Errors (a rate limit, a bad key, an unreachable API) are logged and retried at the next poll. On
     Airflow 3.3+, watchers of one connection with the same ``lookback``, ``poll_interval`` and
-    ``redeliver_after`` share one listing loop (``shared_stream_key``).
+    ``redeliver_after`` share one listing loop (``shared_stream_key``), whatever their ``statuses``.
 
     .. seealso:: README section "Event-driven cleanup (Airflow 3)".
 
