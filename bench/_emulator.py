@@ -235,7 +235,13 @@ def serve(cert_folder: str) -> None:
                 emu.reset()
                 emu.set_latency(command.get("latency_ms", 0.0))
                 emu.set_rate_limit(command.get("rate_limit"), command.get("per_seconds", 1.0))
-                protocol.reply({"ids": emu.seed(command["n"], span=timedelta(days=30))})
+                span = timedelta(hours=command.get("span_hours", 30 * 24))
+                protocol.reply({"ids": emu.seed(command["n"], statuses=command.get("statuses"), span=span)})
+            elif command["cmd"] == "requests":  # the request log from index ``since``
+                records = emu.requests[command.get("since", 0) :]
+                protocol.reply(
+                    {"requests": [[r.time.timestamp(), r.method, r.path, r.query, r.status] for r in records]}
+                )
             elif command["cmd"] == "stats":
                 ids = command.get("ids", [])
                 protocol.reply(
@@ -285,7 +291,7 @@ class EmulatorProcess:
         return self._info
 
     def call(self, cmd: str, **arguments: Any) -> dict[str, Any]:
-        """Send one command (``create``, ``prepare`` or ``stats``) and return its answer.
+        """Send one command (``create``, ``prepare``, ``stats`` or ``requests``) and return its answer.
 
         :param cmd: the command.
         :param arguments: its arguments.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -74,3 +77,35 @@ def complete_after_polls(emu: AssemblyAIEmulator, tid: str, polls: int, stop: th
             emu.advance(600)
             return
         stop.wait(0.05)
+
+
+def status_event(
+    status: str,
+    transcript_id: str,
+    transcript_status: str | None,
+    message: str,
+    *,
+    error: str | None = None,
+    audio_duration: float | None = None,
+) -> dict[str, Any]:
+    """A TranscriptStatusTrigger event payload, as the trigger builds it."""
+    return {
+        "status": status,
+        "transcript_id": transcript_id,
+        "transcript_status": transcript_status,
+        "error": error,
+        "audio_duration": audio_duration,
+        "message": message,
+    }
+
+
+def provider_modules_loaded_by(code: str) -> list[str]:
+    """The provider's modules a fresh interpreter imported to run ``code`` (what a DAG file costs)."""
+    report = (
+        "import json, sys\nprint(json.dumps([m for m in sys.modules if m.startswith('airflow_provider')]))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", f"{code}\n{report}\n"], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded: list[str] = json.loads(output.stdout.strip().splitlines()[-1])
+    return loaded

@@ -106,7 +106,7 @@ class DeleteTranscriptOperator(BaseOperator):
 
         :param context: the task context.
         :param event: the trigger's payload: ``status``, ``transcript_id``, ``transcript_status``,
-            ``message``.
+            ``error``, ``audio_duration``, ``message``; nothing is read back from the API to resume.
         :param started_at: when the task started (Unix time), for the duration in the log line.
         """
         from airflow_provider_assemblyai.exceptions import AssemblyAIError, TranscriptNotFoundError

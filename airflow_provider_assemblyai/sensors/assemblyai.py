@@ -167,13 +167,13 @@ class TranscriptSensor(BaseSensorOperator):
             raise
         if isinstance(result, PokeReturnValue):
             return result.xcom_value
-        from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+        from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
 
         end_time = time.time() + self.timeout
         self.log.info(
-            "Deferring: waiting in the triggerer for transcript %s until %s (Unix time)",
+            "Deferring: waiting in the triggerer for transcript %s until %s",
             self.transcript_id,
-            round(end_time),
+            utc_iso(end_time),
         )
         self.defer(
             trigger=TranscriptStatusTrigger(
@@ -192,6 +192,9 @@ class TranscriptSensor(BaseSensorOperator):
         """
         Resume after the trigger: return the summary on success, raise on anything else.
 
+        The event carries everything needed (``transcript_status``, ``error``, ``audio_duration``):
+        no request is made here.
+
         :param context: the task context.
         :param event: the trigger's event payload.
         """
@@ -201,12 +204,14 @@ class TranscriptSensor(BaseSensorOperator):
         transcript_id = str(event.get("transcript_id") or self.transcript_id)
         if status == "success":
             self.log.info("%s", message)
-            # One more GET for the details the event does not carry (audio_duration, error).
-            return self._summary(self.hook.get_transcript(transcript_id))
+            return {
+                "transcript_id": transcript_id,
+                "status": event.get("transcript_status"),
+                "audio_duration": event.get("audio_duration"),
+                "error": event.get("error"),
+            }
         if status == "failure":
-            # The trigger's message is "Transcript <id> ended with status '<status>': <API error text>".
-            api_error = message.split("': ", 1)[1] if "': " in message else None
-            raise self._failure(transcript_id, message, api_error)
+            raise self._failure(transcript_id, message, event.get("error"))
         if status == "timeout":
             if self.soft_fail:
                 raise AirflowSkipException(f"Skipping (soft_fail): {message}")

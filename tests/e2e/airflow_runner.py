@@ -169,6 +169,23 @@ class AirflowCluster:
             lambda: self._get("/api/v2/monitor/health", auth=False).status_code == 200, timeout, "api-server"
         )
 
+    def kill(self, component: str) -> None:
+        """SIGKILL one component's whole process group (no clean shutdown) and reap it.
+
+        :param component: one of :data:`COMPONENTS`.
+        """
+        process = self.processes.pop(component)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def restart(self, component: str) -> None:
+        """Start a killed component again, with the same environment (its log continues).
+
+        :param component: one of :data:`COMPONENTS`.
+        """
+        self.launch(component)
+
     def log_path(self, component: str) -> Path:
         """The stdout/stderr log of one component."""
         return self.home / f"{component}.log"

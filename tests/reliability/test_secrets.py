@@ -118,6 +118,10 @@ def _conf_for(dag_id: str, emu: AssemblyAIEmulator, tmp_path: Path) -> dict[str,
     if dag_id == "example_assemblyai_wait_export_delete":
         tid = emu.create_transcript("us", status="processing", completes_in=300)
         return {"transcript_id": tid, "export_dir": str(tmp_path / "exports")}
+    if dag_id == "example_assemblyai_event_driven_cleanup":
+        # Its transcripts come from asset events: dag.test() runs it with none (an empty mapping);
+        # tests/e2e/test_event_driven_cleanup.py runs it for real and searches every log for the key.
+        return {}
     if dag_id == "reliability_canary":
         return {
             # Each deferral moves the clock 600 s: the sensor's transcript completes, then the delete's.

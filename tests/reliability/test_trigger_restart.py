@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
-from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
 from tests.conftest import TEST_API_KEY
 
 
@@ -68,7 +68,7 @@ async def first_event(trigger: TranscriptStatusTrigger) -> dict[str, Any]:
 async def test_a_restarted_trigger_resumes_with_its_original_deadline(
     clocked: AssemblyAIEmulator, loop_clients: None
 ) -> None:
-    tid = clocked.create_transcript("us", status="processing", completes_in=600)
+    tid = clocked.create_transcript("us", status="processing", completes_in=600, audio_duration=60)
     deadline = time.time() + 120
     trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05, end_time=deadline)
 
@@ -88,6 +88,8 @@ async def test_a_restarted_trigger_resumes_with_its_original_deadline(
         "status": "success",
         "transcript_id": tid,
         "transcript_status": "completed",
+        "error": None,
+        "audio_duration": 60,
         "message": f"Transcript {tid} is completed",
     }
 
@@ -107,7 +109,7 @@ async def test_a_trigger_recreated_past_its_deadline_times_out_at_once(
 
     assert payload["status"] == "timeout"
     assert payload["transcript_status"] == "processing"  # one last look, then the timeout
-    assert f"({late.end_time:.0f}, Unix time)" in payload["message"]
+    assert f"({utc_iso(late.end_time)})" in payload["message"]  # type: ignore[arg-type]
     assert len(clocked.requests_for("GET")) == 1
 
 
@@ -127,4 +129,4 @@ async def test_a_restarted_trigger_times_out_at_the_original_deadline(
 
     assert payload["status"] == "timeout"
     assert time.time() >= trigger.end_time  # type: ignore[operator]  # never before the deadline
-    assert f"({trigger.end_time:.0f}, Unix time)" in payload["message"]
+    assert f"({utc_iso(trigger.end_time)})" in payload["message"]  # type: ignore[arg-type]

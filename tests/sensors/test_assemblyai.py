@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
-import sys
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -20,14 +20,15 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_assemblyai.exceptions import AssemblyAIError, AssemblyAIServerError
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.sensors.assemblyai import (
     DEFERRAL_GRACE_SECONDS,
     TranscriptFailedError,
     TranscriptSensor,
 )
-from airflow_provider_assemblyai.testing import AssemblyAIEmulator
-from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
-from tests.conftest import TEST_API_KEY
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
+from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
+from tests.conftest import TEST_API_KEY, provider_modules_loaded_by, status_event
 
 API_ERROR = "Download error, unable to download https://example.com/missing.mp3"
 
@@ -226,27 +227,91 @@ def test_deferrable_defers_after_a_transient_error(emulator: AssemblyAIEmulator)
 # -- deferrable: execute_complete -------------------------------------------------------------------
 
 
-def event(status: str, transcript_id: str, transcript_status: str | None, message: str) -> dict[str, Any]:
-    return {
-        "status": status,
-        "transcript_id": transcript_id,
-        "transcript_status": transcript_status,
-        "message": message,
-    }
+@pytest.fixture
+def clocked(set_connection: Callable[..., None]) -> Iterator[AssemblyAIEmulator]:
+    """Like ``emulator``, on a manual clock: transcripts change status only when the test says so."""
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
+        set_connection(password=TEST_API_KEY, region="us", base_url=emu.base_url("us"), max_retries=0)
+        yield emu
 
 
-def test_execute_complete_success_returns_the_summary(emulator: AssemblyAIEmulator) -> None:
-    tid = emulator.create_transcript("us", status="completed", audio_duration=99)
-    result = sensor(tid).execute_complete(
-        {}, event("success", tid, "completed", f"Transcript {tid} is completed")
-    )
+def trigger_event(task: TranscriptSensor, emu: AssemblyAIEmulator, advance: float) -> dict[str, Any]:
+    """Defer ``task``, advance the emulator's clock, and run the real trigger to its event."""
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute({})
+    trigger = caught.value.trigger
+    assert isinstance(trigger, TranscriptStatusTrigger)
+    emu.advance(advance)
+
+    async def first() -> dict[str, Any]:
+        try:
+            async for fired in trigger.run():
+                payload: dict[str, Any] = fired.payload
+                return payload
+            raise AssertionError("the trigger ended without an event")
+        finally:
+            await AssemblyAIHook.aclose_shared_clients()
+
+    return asyncio.run(first())
+
+
+def test_deferred_success_resumes_from_the_event_without_a_request(clocked: AssemblyAIEmulator) -> None:
+    tid = clocked.create_transcript("us", status="processing", completes_in=60, audio_duration=99)
+    task = sensor(tid, deferrable=True, poke_interval=0.05)
+    payload = trigger_event(task, clocked, advance=60)
+    requests = len(clocked.requests)
+    result = task.execute_complete({}, payload)
     assert result == {"transcript_id": tid, "status": "completed", "audio_duration": 99, "error": None}
+    assert len(clocked.requests) == requests  # no GET after the event: it carried everything
+
+
+@pytest.mark.parametrize(
+    ("failure_status", "advance", "api_error"),
+    [
+        ("error", 60, "Download error, unable to download 'https://example.com/a.mp3': HTTP 404 from 'cdn'"),
+        ("processing", 30, None),  # a failure status without error text: no made-up api_error
+    ],
+)
+def test_deferred_failure_keeps_the_api_error_field_verbatim(
+    clocked: AssemblyAIEmulator, failure_status: str, advance: float, api_error: str | None
+) -> None:
+    tid = clocked.create_transcript(
+        "us", status="queued", completes_in=60, final_status="error", error=api_error
+    )  # processing after 30 s, error after 60 s
+    task = sensor(tid, deferrable=True, poke_interval=0.05, failure_statuses=[failure_status])
+    payload = trigger_event(task, clocked, advance)
+    requests = len(clocked.requests)
+    with pytest.raises(TranscriptFailedError) as caught:
+        task.execute_complete({}, payload)
+    assert caught.value.api_error == api_error
+    assert str(caught.value).startswith(f"Transcript {tid} ended with status {failure_status!r}: ")
+    assert len(clocked.requests) == requests
+
+
+def test_deferral_logs_its_deadline_in_iso_8601_utc(
+    emulator: AssemblyAIEmulator, logs: Callable[[], str]
+) -> None:
+    tid = emulator.create_transcript("us", status="processing")
+    with pytest.raises(TaskDeferred) as caught:
+        sensor(tid, deferrable=True, timeout=3600).execute({})
+    end_time = caught.value.trigger.serialize()[1]["end_time"]
+    text = logs()
+    assert f"waiting in the triggerer for transcript {tid} until {utc_iso(end_time)}" in text
+    assert re.search(r"until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text)
+    assert "Unix time" not in text
+
+
+def test_execute_complete_success_returns_the_summary() -> None:
+    result = sensor("abc").execute_complete(
+        {}, status_event("success", "abc", "completed", "Transcript abc is completed", audio_duration=99)
+    )
+    assert result == {"transcript_id": "abc", "status": "completed", "audio_duration": 99, "error": None}
 
 
 def test_execute_complete_failure_names_the_transcript_and_api_error() -> None:
     message = f"Transcript abc ended with status 'error': {API_ERROR}"
     with pytest.raises(TranscriptFailedError) as caught:
-        sensor("abc").execute_complete({}, event("failure", "abc", "error", message))
+        sensor("abc").execute_complete({}, status_event("failure", "abc", "error", message, error=API_ERROR))
     assert str(caught.value) == message
     assert caught.value.api_error == API_ERROR
 
@@ -257,12 +322,12 @@ def test_execute_complete_timeout(soft_fail: bool) -> None:
     expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
     with pytest.raises(expected, match="did not reach"):
         sensor("abc", soft_fail=soft_fail).execute_complete(
-            {}, event("timeout", "abc", "processing", message)
+            {}, status_event("timeout", "abc", "processing", message)
         )
 
 
 @pytest.mark.parametrize(
-    "payload", [event("error", "abc", None, "TranscriptNotFoundError: not found"), None, {}]
+    "payload", [status_event("error", "abc", None, "TranscriptNotFoundError: not found"), None, {}]
 )
 def test_execute_complete_raises_on_anything_but_success(payload: dict[str, Any] | None) -> None:
     with pytest.raises(AssemblyAIError) as caught:
@@ -280,16 +345,13 @@ def test_the_key_never_shows_in_reprs_or_results(emulator: AssemblyAIEmulator) -
 
 def test_dag_parsing_imports_neither_the_hook_nor_the_trigger() -> None:
     """DAG files import the sensor and build it at every parse: httpx, tenacity and the trigger wait."""
-    code = (
-        "import sys\n"
+    loaded = provider_modules_loaded_by(
         "from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor\n"
         "TranscriptSensor(task_id='t', transcript_id='{{ params.id }}', deferrable=True)\n"
-        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_assemblyai')))\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    loaded = output.stdout.strip().splitlines()[-1]
-    assert "airflow_provider_assemblyai.hooks" not in loaded
-    assert "airflow_provider_assemblyai.triggers" not in loaded
+    assert not [
+        m
+        for m in loaded
+        if m.startswith(("airflow_provider_assemblyai.hooks", "airflow_provider_assemblyai.triggers"))
+    ]
     assert "airflow_provider_assemblyai.sensors.assemblyai" in loaded

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
 
 import pytest
+from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
@@ -34,3 +37,15 @@ def emulator_server(set_connection: Callable[..., None]) -> Iterator[AssemblyAIE
 def emulator(emulator_server: AssemblyAIEmulator, close_shared_clients: None) -> AssemblyAIEmulator:
     """``emulator_server``; the shared clients are closed before the emulator stops."""
     return emulator_server
+
+
+AnyTrigger = TypeVar("AnyTrigger", bound=BaseTrigger)
+
+
+def recreate(trigger: AnyTrigger) -> AnyTrigger:
+    """Re-create a trigger from serialize() the way the triggerer does (import the classpath)."""
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert type(rebuilt) is type(trigger)
+    return rebuilt  # type: ignore[no-any-return]

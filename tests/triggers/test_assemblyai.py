@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +14,9 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, _shared_async_clients
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
-from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
-from tests.conftest import TEST_API_KEY
+from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
+from tests.conftest import TEST_API_KEY, status_event
+from tests.triggers.conftest import recreate
 
 CLASSPATH = "airflow_provider_assemblyai.triggers.assemblyai.TranscriptStatusTrigger"
 
@@ -29,26 +30,8 @@ async def run_to_end(trigger: TranscriptStatusTrigger, timeout: float = 60.0) ->
     return await asyncio.wait_for(collect(), timeout)
 
 
-def recreate(trigger: TranscriptStatusTrigger) -> TranscriptStatusTrigger:
-    """Re-create a trigger from serialize() the way the triggerer does (import the classpath)."""
-    classpath, kwargs = trigger.serialize()
-    module, _, name = classpath.rpartition(".")
-    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
-    assert isinstance(rebuilt, TranscriptStatusTrigger)
-    return rebuilt
-
-
 def gets(emu: AssemblyAIEmulator, transcript_id: str) -> list[Any]:
     return emu.requests_for(method="GET", path=f"/v2/transcript/{transcript_id}")
-
-
-def payload(status: str, transcript_id: str, transcript_status: str | None, message: str) -> dict[str, Any]:
-    return {
-        "status": status,
-        "transcript_id": transcript_id,
-        "transcript_status": transcript_status,
-        "message": message,
-    }
 
 
 # -- construction and serialization ---------------------------------------------------------------
@@ -121,10 +104,14 @@ def test_bad_arguments_raise_value_error_naming_the_value(kwargs: dict[str, Any]
 
 
 async def test_success_once_the_transcript_completes(emulator: AssemblyAIEmulator) -> None:
-    tid = emulator.create_transcript("us", status="processing", completes_in=0.6)
+    tid = emulator.create_transcript("us", status="processing", completes_in=0.6, audio_duration=42)
     trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.1, end_time=time.time() + 60)
     events = await run_to_end(trigger)
-    assert events == [TriggerEvent(payload("success", tid, "completed", f"Transcript {tid} is completed"))]
+    assert events == [
+        TriggerEvent(
+            status_event("success", tid, "completed", f"Transcript {tid} is completed", audio_duration=42)
+        )
+    ]
     polls = gets(emulator, tid)
     assert len(polls) >= 2
     assert all(r.status == 200 for r in polls)
@@ -137,7 +124,7 @@ async def test_custom_target_statuses(emulator: AssemblyAIEmulator) -> None:
         transcript_id=tid, target_statuses=["processing"], failure_statuses=[], poll_interval=0.1
     )
     assert await run_to_end(trigger) == [
-        TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
+        TriggerEvent(status_event("success", tid, "processing", f"Transcript {tid} is processing"))
     ]
 
 
@@ -150,9 +137,27 @@ async def test_failure_carries_the_api_error_text(emulator: AssemblyAIEmulator) 
     events = await run_to_end(trigger)
     assert events == [
         TriggerEvent(
-            payload("failure", tid, "error", f"Transcript {tid} ended with status 'error': {api_error}")
+            status_event(
+                "failure",
+                tid,
+                "error",
+                f"Transcript {tid} ended with status 'error': {api_error}",
+                error=api_error,
+            )
         )
     ]
+
+
+async def test_events_carry_the_transcripts_fields_verbatim(emulator: AssemblyAIEmulator) -> None:
+    """The event is the data contract: error text (even with "': " in it) and audio_duration as fields."""
+    api_error = "Download error, unable to download 'https://example.com/a b.mp3': HTTP 404 from 'cdn'"
+    failed = emulator.create_transcript("us", status="error", error=api_error)
+    done = emulator.create_transcript("us", status="completed", audio_duration=1234.5)
+    [failure] = await run_to_end(TranscriptStatusTrigger(transcript_id=failed, poll_interval=0.05))
+    [success] = await run_to_end(TranscriptStatusTrigger(transcript_id=done, poll_interval=0.05))
+    assert failure.payload["error"] == api_error
+    assert failure.payload["audio_duration"] is None
+    assert (success.payload["error"], success.payload["audio_duration"]) == (None, 1234.5)
 
 
 async def test_timeout_at_the_deadline_then_no_more_polls(emulator: AssemblyAIEmulator) -> None:
@@ -166,6 +171,9 @@ async def test_timeout_at_the_deadline_then_no_more_polls(emulator: AssemblyAIEm
     event = events[0].payload
     assert (event["status"], event["transcript_status"]) == ("timeout", "processing")
     assert f"Transcript {tid} did not reach ['completed'] before the deadline" in event["message"]
+    # ISO 8601 UTC, not a Unix timestamp
+    assert f"before the deadline ({utc_iso(end_time)}): " in event["message"]
+    assert re.search(r"deadline \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)", event["message"])
     assert "its status was still 'processing'" in event["message"]
     polls = len(gets(emulator, tid))
     await asyncio.sleep(0.3)
@@ -207,14 +215,16 @@ async def test_error_on_a_missing_connection(close_shared_clients: None) -> None
 
 
 async def test_transient_faults_are_retried_on_the_next_poll(emulator: AssemblyAIEmulator) -> None:
-    tid = emulator.create_transcript("us", status="completed")
+    tid = emulator.create_transcript("us", status="completed", audio_duration=7)
     path = f"/v2/transcript/{tid}"
     emulator.fail_next("empty", path=path, status=503)
     emulator.fail_next("rate_limit", path=path, retry_after=0)
     emulator.fail_next("drop", path=path)
     trigger = TranscriptStatusTrigger(transcript_id=tid, poll_interval=0.05, end_time=time.time() + 60)
     assert await run_to_end(trigger) == [
-        TriggerEvent(payload("success", tid, "completed", f"Transcript {tid} is completed"))
+        TriggerEvent(
+            status_event("success", tid, "completed", f"Transcript {tid} is completed", audio_duration=7)
+        )
     ]
     assert [(r.status, r.fault) for r in gets(emulator, tid)] == [
         (503, "empty"),
@@ -496,6 +506,6 @@ async def test_a_listed_target_status_is_confirmed_with_a_get(emulator: Assembly
     await asyncio.gather(*background, return_exceptions=True)
     for tid, events in zip(ids, results, strict=True):
         assert events == [
-            TriggerEvent(payload("success", tid, "processing", f"Transcript {tid} is processing"))
+            TriggerEvent(status_event("success", tid, "processing", f"Transcript {tid} is processing"))
         ]
         assert len(gets(emulator, tid)) == 1  # listed as a target status: confirmed by one GET
