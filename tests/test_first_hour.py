@@ -4,8 +4,9 @@ empty directory (a throwaway ``AIRFLOW_HOME``, ``airflow db migrate``, a DAG in 
 pytest file using the emulator fixtures), in a fresh virtualenv and a clean environment.
 
 Two substitutions, both forced by the sandbox rather than by the recipe: the clone URL becomes this
-repository's path, cloned under the same name (no network), and ``pip install`` becomes ``uv pip install`` (the same
-resolution from the same constraints file, from uv's cache, in seconds instead of minutes).
+repository's path, cloned under the same name (no network), and ``pip install`` becomes
+``uv pip install`` (the same resolution from the same constraints file, from uv's cache, in seconds
+instead of minutes).
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 def test_install_and_testing_recipe_work_from_an_empty_directory(tmp_path: Path) -> None:
     install = readme_block("install")
     recipe = readme_block("recipe")
-    assert CLONE_URL in install and "pip install -c" in install
+    assert CLONE_URL in install
+    assert "pip install -c" in install
+    install = install.replace(CLONE_URL, f"{ROOT} airflow-provider-assemblyai")
     script = "\n".join(
         [
             "set -euo pipefail",
-            install.replace(CLONE_URL, f"{ROOT} airflow-provider-assemblyai").replace("pip install -c", "uv pip install --quiet -c"),
+            install.replace("pip install -c", "uv pip install --quiet -c"),
             recipe,
         ]
     )
