@@ -18,11 +18,16 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from airflow_provider_assemblyai.testing.faults import PRE_EFFECT_KINDS, Fault
+from airflow_provider_assemblyai.testing.server import is_loopback
 from airflow_provider_assemblyai.testing.state import ApiError, EmulatorState, RequestRecord
 
-__all__ = ["AUTH_ERROR", "DropConnection", "EmulatorApp", "Sleeper", "build_app"]
+__all__ = ["ADMIN_PATH", "AUTH_ERROR", "DropConnection", "EmulatorApp", "Sleeper", "build_app"]
 
 AUTH_ERROR = "Authentication error, API token missing/invalid"
+#: The emulator's own endpoint (not part of the API): ``POST`` adds transcripts, see
+#: :meth:`EmulatorState.admin_add`. Loopback clients with a valid key only; not logged, limited
+#: or faulted like API calls.
+ADMIN_PATH = "/_emulator/transcripts"
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -161,6 +166,9 @@ class EmulatorApp:
         path = str(scope["path"])
         auth = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"), None)
         key_matched = self.state.key_matches(auth)
+        if path == ADMIN_PATH:
+            await self._admin(scope, receive, send, method, key_matched)
+            return
         generation = self.state.generation
         outcome: list[Any] = [None, None]  # [status, fault kind]
         logged = False
@@ -238,6 +246,28 @@ class EmulatorApp:
             await send(start)
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
             raise DropConnection(f"{method} {path}: dropped after effect")
+
+    async def _admin(
+        self, scope: Scope, receive: Receive, send: Send, method: str, key_matched: bool
+    ) -> None:
+        client = scope.get("client")
+        if not client or not is_loopback(str(client[0])):
+            await _send_error(send, 403, "the emulator's admin endpoint only answers loopback clients")
+        elif not key_matched:
+            await _send_error(send, 401, AUTH_ERROR)
+        elif method != "POST":
+            await _send_error(send, 405, "Method not allowed", [(b"allow", b"POST")])
+        else:
+            try:
+                try:
+                    body = await Request(scope, receive).json()
+                except ValueError:
+                    raise ApiError(400, "Request body must be valid JSON") from None
+                added = self.state.admin_add(body, self.region)
+            except ApiError as error:
+                await _send_error(send, error.status, error.message)
+                return
+            await _send_raw(send, 200, _json_bytes(added), "application/json")
 
     async def _send_fault(self, fault: Fault, send: Send) -> None:
         status = int(fault.status or 500)

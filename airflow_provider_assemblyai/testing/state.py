@@ -5,6 +5,7 @@ Pure logic, no I/O. Every public method is thread-safe (one re-entrant lock).
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import uuid
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_assemblyai.testing.clock import Clock, RealClock, to_utc
 from airflow_provider_assemblyai.testing.faults import FaultBook, TokenBucket
@@ -79,6 +80,10 @@ class EmulatorConfig:
     latency_jitter_ms: float = 0.0
     rate_limit: tuple[int, float] | None = None
     seed: int | None = 0
+    #: The base URL written into the absolute links of list pages (``page_details`` URLs and
+    #: ``resource_url``) instead of the emulator's own: what the real API does behind a gateway,
+    #: where its links name the API's host (e.g. ``https://api.assemblyai.com``), not the gateway.
+    link_base_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.queued_seconds < 0 or self.processing_seconds < 0:
@@ -87,6 +92,14 @@ class EmulatorConfig:
             raise ValueError("error_rate must be within [0, 1]")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
             raise ValueError("latency must be >= 0")
+        if self.link_base_url is not None:
+            parts = urlsplit(self.link_base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(
+                    f"link_base_url must be an http(s) base URL such as https://api.assemblyai.com, "
+                    f"got {self.link_base_url!r}"
+                )
+            self.link_base_url = self.link_base_url.rstrip("/")
 
 
 @dataclass
@@ -295,7 +308,10 @@ class EmulatorState:
             return render_transcript(rec, now)
 
     def api_list(self, region: str, params: Mapping[str, str], base_url: str) -> dict[str, Any]:
-        """``GET /v2/transcript``: newest first, filtered, paged with before_id/after_id."""
+        """``GET /v2/transcript``: newest first, filtered, paged with before_id/after_id.
+
+        Absolute links name ``base_url`` (the serving region's), or ``config.link_base_url``.
+        """
         raw_limit = params.get("limit", "10")
         try:
             limit = int(raw_limit)
@@ -315,6 +331,7 @@ class EmulatorState:
                 raise ApiError(400, "created_on must be a date formatted as YYYY-MM-DD") from None
         before_id, after_id = params.get("before_id"), params.get("after_id")
         with self._lock:
+            base_url = self.config.link_base_url or base_url
             store = self._store(region)
             now = self.clock.now()
             lo_bound = 0
@@ -384,6 +401,50 @@ class EmulatorState:
         if transcript_id not in store.records:
             raise ApiError(400, LOOKUP_ERROR)
         return store.position(transcript_id)
+
+    # ----------------------------------------------------------------- admin endpoint
+    def admin_add(self, body: Any, default_region: str) -> dict[str, Any]:
+        """``POST /_emulator/transcripts``: add transcripts to a running emulator (the CLI's ``seed``).
+
+        ``{"region": "eu", "count": 10, "age_days": 120, "status": "completed",
+        "processing_seconds": 30}``: ``count`` transcripts (1 to 10,000) created ``age_days`` ago
+        (one second apart, newest first), in ``status`` (queued, processing, completed, error or
+        deleted). ``processing_seconds`` makes queued/processing ones finish that many seconds from
+        now (without it they stay in progress). Returns ``{"region", "ids"}``, newest first.
+        """
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object")
+        unknown = sorted(set(body) - {"region", "count", "age_days", "status", "processing_seconds"})
+        if unknown:
+            raise ApiError(400, f"unknown field(s) {unknown}")
+        region = body.get("region", default_region)
+        if region not in self.regions:
+            raise ApiError(400, f"region must be one of {list(self.regions)}, got {region!r}")
+        count = body.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+            raise ApiError(400, f"count must be a whole number from 1 to 10000, got {count!r}")
+        age_days = _admin_number(body, "age_days", 0.0, minimum_exclusive=False)
+        status = body.get("status", "completed")
+        if status not in _SEED_STATUSES:
+            raise ApiError(400, f"status must be one of {sorted(_SEED_STATUSES)}, got {status!r}")
+        processing = body.get("processing_seconds")
+        if processing is not None:
+            if status not in ("queued", "processing"):
+                raise ApiError(400, "processing_seconds only applies to queued or processing transcripts")
+            processing = _admin_number(body, "processing_seconds", 0.0, minimum_exclusive=True)
+        with self._lock:
+            created = self.clock.now() - timedelta(days=age_days)
+            ids = [
+                self.create_transcript(
+                    region,
+                    status="completed" if status == "deleted" else status,
+                    created=created - timedelta(seconds=i),
+                    completes_in=processing,
+                    deleted=status == "deleted",
+                )
+                for i in range(count)
+            ]
+        return {"region": region, "ids": ids}
 
     # ----------------------------------------------------------------- Python-side setup
     def create_transcript(
@@ -589,3 +650,12 @@ class EmulatorState:
         """A snapshot of the counters."""
         with self._lock:
             return dict(self._counters)
+
+
+def _admin_number(body: Mapping[str, Any], name: str, default: float, *, minimum_exclusive: bool) -> float:
+    value = body.get(name, default)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (minimum_exclusive and value == 0):
+        expected = "a number > 0" if minimum_exclusive else "a number >= 0"
+        raise ApiError(400, f"{name} must be {expected}, got {value!r}")
+    return float(value)
