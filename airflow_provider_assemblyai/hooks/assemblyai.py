@@ -234,9 +234,9 @@ def _list_params(
         except ValueError:
             raise ValueError(f"created_on must be a date (YYYY-MM-DD), got {created_on!r}") from None
     if before_id is not None:
-        params["before_id"] = validate_transcript_id(before_id)
+        params["before_id"] = validate_transcript_id(before_id, argument="before_id")
     if after_id is not None:
-        params["after_id"] = validate_transcript_id(after_id)
+        params["after_id"] = validate_transcript_id(after_id, argument="after_id")
     return params
 
 
@@ -260,7 +260,7 @@ def _parse_response(
 ) -> Any:
     """Return the 2xx body (parsed into ``shape`` if given), or raise the provider exception for it."""
     method, path, status = response.request.method, response.request.url.path, response.status_code
-    where = f"AssemblyAI {method} {path} ({settings.region})"
+    where = _where(method, path, settings)
     if 300 <= status < 400:
         target = urlsplit(response.headers.get("location", ""))
         raise AssemblyAIError(
@@ -291,7 +291,7 @@ def _parse_response(
     if status in (401, 403):
         raise AssemblyAIAuthError(message + " (check the connection's API key)", **context)
     if status == 404 or (status == 400 and LOOKUP_ERROR in (api_error or "").lower()):
-        raise TranscriptNotFoundError(message, **context)
+        raise TranscriptNotFoundError(message + _region_hint(settings), **context)
     if status == 429:
         error = AssemblyAIRateLimitError(message, **context)
         error.retry_after = _retry_after_seconds(response)
@@ -299,6 +299,26 @@ def _parse_response(
     if status >= 500:
         raise AssemblyAIServerError(message, **context)
     raise AssemblyAIError(message, **context)
+
+
+def _where(method: str, path: str, settings: ConnectionSettings) -> str:
+    """How every API error starts: the call, the connection and its region (never the key)."""
+    return f"AssemblyAI {method} {path} ({_connection(settings)})"
+
+
+def _connection(settings: ConnectionSettings) -> str:
+    return f"connection {settings.conn_id!r}, region {settings.region}"
+
+
+def _region_hint(settings: ConnectionSettings) -> str:
+    """What a not-found adds: transcripts live in one region, so it may be in the other one."""
+    others = [region for region in REGION_BASE_URLS if region != settings.region]
+    where = " or ".join(f"the {region.upper()} region" for region in others)
+    regions = " or ".join(repr(region) for region in others)
+    return (
+        f". A transcript exists only in the region where it was created: if it is in {where}, "
+        f"use a connection with region {regions}"
+    )
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
@@ -331,11 +351,11 @@ def _parse_model(
         ) from None
 
 
-def _deleted(transcript: Transcript) -> Transcript:
+def _deleted(transcript: Transcript, settings: ConnectionSettings) -> Transcript:
     if not transcript.is_deleted:
         raise AssemblyAIError(
-            f"AssemblyAI answered the DELETE of transcript {transcript.id} without its deleted shape "
-            f"(status {transcript.status.value}); not reporting it as deleted",
+            f"{_where('DELETE', _transcript_path(transcript.id), settings)} answered without its "
+            f"deleted shape (status {transcript.status.value}); not reporting it as deleted",
             status_code=200,
             method="DELETE",
             path=_transcript_path(transcript.id),
@@ -357,10 +377,12 @@ class _ListWalk:
     used twice (a page that does not advance) stops the walk with an error.
 
     :param params: the validated query parameters of the first page (see :func:`_list_params`).
+    :param settings: the connection's settings, named in errors.
     """
 
-    def __init__(self, params: dict[str, str]) -> None:
+    def __init__(self, params: dict[str, str], settings: ConnectionSettings) -> None:
         self.params = params
+        self.settings = settings
         self.limit = int(params["limit"])
         self.forward = "after_id" in params and "before_id" not in params
         self.cursor = "after_id" if self.forward else "before_id"
@@ -384,11 +406,16 @@ class _ListWalk:
     def _next(self, cursor: str) -> str:
         if cursor in self.used:
             raise AssemblyAIError(
-                f"AssemblyAI's transcript list loops: the next page would again be read with "
-                f"{self.cursor}={cursor}, already used; stopping instead of paging forever"
+                f"AssemblyAI's transcript list ({_connection(self.settings)}) loops: the next page "
+                f"would again be read with {self.cursor}={cursor}, already used; stopping instead of "
+                "paging forever"
             )
         self.used.add(cursor)
-        self.params[self.cursor] = validate_transcript_id(cursor)
+        try:
+            self.params[self.cursor] = validate_transcript_id(cursor, argument=self.cursor)
+        except ValueError as error:
+            where = f"AssemblyAI's transcript list ({_connection(self.settings)})"
+            raise AssemblyAIError(f"{where} cannot be paged further: {error}") from None
         return _list_path(self.params)
 
 
@@ -761,7 +788,8 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        return _deleted(self._request("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
+        deleted = self._request("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT)
+        return _deleted(deleted, self.settings)
 
     def list_transcripts(
         self,
@@ -787,7 +815,7 @@ class AssemblyAIHook(BaseHook):
         :param after_id: only transcripts created after this one.
         :param limit: page size, 1 to 200.
         """
-        walk = _ListWalk(_list_params(status, created_on, before_id, after_id, limit))
+        walk = _ListWalk(_list_params(status, created_on, before_id, after_id, limit), self.settings)
         while walk.path is not None:
             yield from walk.advance(self._request("GET", walk.path, shape=_LIST_PAGE))
 
@@ -817,7 +845,8 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        return _deleted(await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
+        deleted = await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT)
+        return _deleted(deleted, await self.aget_settings())
 
     async def alist_transcript_page(
         self,
@@ -858,7 +887,8 @@ class AssemblyAIHook(BaseHook):
         :param after_id: only transcripts created after this one.
         :param limit: page size, 1 to 200.
         """
-        walk = _ListWalk(_list_params(status, created_on, before_id, after_id, limit))
+        params = _list_params(status, created_on, before_id, after_id, limit)
+        walk = _ListWalk(params, await self.aget_settings())
         while walk.path is not None:
             for item in walk.advance(await self._arequest("GET", walk.path, shape=_LIST_PAGE)):
                 yield item
@@ -872,7 +902,7 @@ def _transport_errors(request: httpx.Request, settings: ConnectionSettings) -> I
     except httpx.TransportError as exc:
         method, path = request.method, request.url.path
         error = AssemblyAITransportError(
-            f"AssemblyAI {method} {path} ({settings.region}) got no usable response: "
+            f"{_where(method, path, settings)} got no usable response: "
             f"{type(exc).__name__}: {str(exc).replace(settings.api_key, '***') or 'no detail'}",
             method=method,
             path=path,

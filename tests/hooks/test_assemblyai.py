@@ -242,8 +242,9 @@ def test_list_default_limit_is_the_maximum(hook: AssemblyAIHook, api: respx.Mock
         ({"limit": True}, "got True"),
         ({"status": "done"}, "status has unknown status 'done'"),
         ({"created_on": "yesterday"}, "created_on must be a date .* got 'yesterday'"),
-        ({"before_id": "../x"}, "transcript_id '../x'"),
-        ({"after_id": "a b"}, "transcript_id 'a b'"),
+        ({"before_id": "../x"}, "before_id '../x'"),
+        ({"after_id": "a b"}, "after_id 'a b'"),
+        ({"before_id": "None"}, "before_id is 'None': there is no transcript id"),
     ],
 )
 def test_list_rejects_bad_arguments_before_any_request(
@@ -350,7 +351,10 @@ def test_list_detects_a_page_that_does_not_advance(hook: AssemblyAIHook, api: re
         "t2": list_page(["t1", "t2"], f"{LIST}?limit=2&before_id=t2"),  # before_id ignored
     }
     api.get(LIST).mock(side_effect=_paged(pages, seen))
-    with pytest.raises(AssemblyAIError, match="list loops: .*before_id=t2, already used"):
+    with pytest.raises(
+        AssemblyAIError,
+        match=r"list \(connection 'assemblyai_default', region us\) loops: .*before_id=t2, already used",
+    ):
         list(hook.list_transcripts(limit=2))
     assert len(seen) == 2
 
@@ -458,7 +462,9 @@ BAD_IDS: list[object] = [
     "abc#x",
     "abc%2Fdef",
     "a b",
-    "abc\n",
+    "abc\ndef",
+    "None",
+    " null ",
     "\u0430bc",  # Cyrillic small a
     "x" * 10_000,
     123,
@@ -477,8 +483,8 @@ def test_bad_transcript_id_sends_nothing(
     with pytest.raises(ValueError, match="transcript_id") as info:
         getattr(hook, method)(bad_id)
     message = str(info.value)
-    if bad_id == "":
-        assert "must not be empty" in message
+    if bad_id in ("", None):
+        assert "there is no transcript id, most likely because an upstream task returned nothing" in message
     elif isinstance(bad_id, str):
         assert repr(bad_id)[:30] in message  # names the value (shortened when long)
     else:

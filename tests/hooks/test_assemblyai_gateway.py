@@ -70,7 +70,7 @@ def test_created_on_and_a_starting_before_id_are_kept_on_every_page(
     for hours in range(-30, 54, 3):  # the day before, the day, and the day after, newest last
         emu.create_transcript(region, created=day + timedelta(hours=hours))
     ids = emu.ids(region)  # newest first
-    on_the_day = [tid for tid, hours in zip(ids, range(51, -31, -3)) if 0 <= hours < 24]
+    on_the_day = [tid for tid, hours in zip(ids, range(51, -31, -3), strict=True) if 0 <= hours < 24]
     start = on_the_day[1]
 
     listed = AssemblyAIHook().list_transcripts(created_on=day.date(), before_id=start, limit=2)
