@@ -7,7 +7,8 @@ ones eight at a time at most 10 requests per second, well under the account's li
 shared with the rest of your traffic, and writes one JSON line per transcript to an audit file
 per day: ``<audit_dir>/<ds>.jsonl`` (a retry never overwrites it: it writes ``<ds>-1.jsonl``).
 Set ``audit_dir`` to an object store (``s3://bucket/audit``) in production. To preview what a run
-would delete, give the operator ``dry_run=True``: it reports and audits, and deletes nothing.
+would delete, trigger it with ``{"dry_run": true}``: it reports and audits, and deletes nothing;
+then trigger it again without it (or with ``false``) to delete.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ with DAG(
     doc_md=__doc__,
     params={
         "audit_dir": Param(AUDIT_DIR, type="string", description="ObjectStoragePath URI of the audit dir"),
+        "dry_run": Param(False, type="boolean", description="Report and audit what would be deleted only."),
     },
 ) as dag:
     PurgeTranscriptsOperator(
@@ -42,6 +44,7 @@ with DAG(
         concurrency=8,
         max_requests_per_second=10,
         audit_path="{{ params.audit_dir }}/{{ ds }}.jsonl",
+        dry_run="{{ params.dry_run }}",  # rendered 'True'/'False', checked before any request
         retries=2,
         retry_delay=timedelta(minutes=5),
     )

@@ -54,3 +54,23 @@ def test_retention_purge_deletes_old_terminal_transcripts_with_an_audit(
     assert {line["outcome"] for line in lines} == {"deleted"}
     assert {line["dag_id"] for line in lines} == {DAG_ID}
     assert TEST_API_KEY not in audit.read_text(encoding="utf-8")
+
+
+@pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
+def test_retention_purge_triggered_as_a_dry_run_deletes_nothing(
+    assemblyai_emulator: AssemblyAIEmulator,
+    set_connection: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emu = assemblyai_emulator
+    set_connection(region="us", base_url=emu.base_url("us"))
+    old = datetime.now(timezone.utc) - timedelta(days=31)
+    expired = [emu.create_transcript("us", status=s, created=old) for s in ("completed", "error")]
+
+    run = run_dag(monkeypatch, EXAMPLE_DAGS, DAG_ID, {"audit_dir": tmp_path.as_uri(), "dry_run": True})
+
+    summary = xcom(run, "purge_old_transcripts")
+    assert (summary["dry_run"], summary["would_delete"], summary["deleted"]) == (True, 2, 0)
+    assert sorted(summary["would_delete_ids"]) == sorted(expired)
+    assert emu.requests_for(method="DELETE") == []
