@@ -274,15 +274,15 @@ class PurgeTranscriptsOperator(BaseOperator):
     task fails (a failed deletion with ``fail_on_error``, a bad key, a listing that failed), the
     same summary is pushed first under the XCom key ``purge_summary``.
 
-    .. seealso:: README section "Operators and sensor" (retention purges).
-
     The arguments a run may change are templated (``transcript_ids``, ``older_than``,
     ``created_before``, ``statuses``, ``max_deletions``, ``dry_run``): they are checked when the
     task is defined if they are plain values, and again once rendered, before any request. So one
     DAG can be triggered with ``{"dry_run": true}`` first and then for real, e.g.
     ``dry_run="{{ dag_run.conf.get('dry_run', False) }}"``. A template renders text: ``'True'`` and
-    ``'False'`` (also ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``) become a bool,
-    ``'None'``, ``'null'`` and blank mean "not given", anything else is refused naming the value.
+    ``'False'`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``, any case) become a bool;
+    ``'None'`` (and ``'null'``, or blank for the cutoffs) means "not given" for ``older_than``,
+    ``created_before`` and ``max_deletions``; anything else that does not fit is refused, naming
+    the argument and the value.
 
     .. seealso:: README section "Operators and sensor" (retention purges).
 
@@ -346,7 +346,7 @@ class PurgeTranscriptsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.assemblyai_conn_id = assemblyai_conn_id
         # Plain values are checked (and normalised) now; templates and XComArgs once rendered.
-        self.by_ids = transcript_ids is not None
+        self._by_ids = transcript_ids is not None
         self.older_than = _known(older_than, _purge_older_than)
         _purge_selection(transcript_ids, older_than, created_before)
         self.created_before = _known(created_before, _purge_created_before)
@@ -416,7 +416,7 @@ class PurgeTranscriptsOperator(BaseOperator):
         from datetime import datetime, timezone
 
         transcript_ids = None
-        if self.by_ids:
+        if self._by_ids:
             if is_rendered_nothing(self.transcript_ids):
                 raise nothing_rendered_error("transcript_ids", self.transcript_ids, "list of transcript ids")
             transcript_ids = _purge_ids(self.transcript_ids)
