@@ -52,31 +52,70 @@ class TranscriptStatus(str, Enum):
         return tuple(dict.fromkeys(parsed))
 
 
-def validate_transcript_id(value: object) -> str:
-    """
-    Return ``value`` if it is a well-formed transcript id, else raise ValueError naming it.
+#: What a missing value looks like once a template rendered it: ``None`` XComs render as ``'None'``.
+_NOTHING_RENDERED = frozenset({"", "none", "null"})
 
-    A transcript id is a non-empty string of ASCII letters, digits, ``-`` and ``_``, at most 128
-    characters: anything else (slashes, ``..``, ``?``, ``#``, ``%``, whitespace, look-alike unicode,
-    non-strings) could address another URL than the one intended, so it is refused before any request.
+
+def validate_transcript_id(value: object, *, argument: str = "transcript_id") -> str:
+    """
+    Return ``value`` stripped of surrounding whitespace if it is a well-formed transcript id, else
+    raise ValueError naming it.
+
+    One rule everywhere (operators, sensor, trigger, hook, purge): strip, then validate. A
+    transcript id is a non-empty string of ASCII letters, digits, ``-`` and ``_``, at most 128
+    characters: anything else (slashes, ``..``, ``?``, ``#``, ``%``, inner whitespace, look-alike
+    unicode, non-strings) could address another URL than the one intended, so it is refused before
+    any request. ``None``, and the texts ``'None'``, ``'null'`` and blank that a template renders
+    for a missing value (an upstream task that returned nothing), are refused with that diagnosis.
 
     :param value: the candidate transcript id.
+    :param argument: the argument name to put in the error message.
     """
-    if not isinstance(value, str):
-        raise ValueError(f"transcript_id must be a string, got {type(value).__name__} {_short_repr(value)}")
-    if not value:
-        raise ValueError("transcript_id must not be empty")
-    if len(value) > MAX_TRANSCRIPT_ID_LENGTH:
+    if is_rendered_nothing(value):
+        raise nothing_rendered_error(argument, value, "transcript id")
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str):
+        raise ValueError(f"{argument} must be a string, got {type(value).__name__} {_short_repr(value)}")
+    if len(text) > MAX_TRANSCRIPT_ID_LENGTH:
         raise ValueError(
-            f"transcript_id {_short_repr(value)} is {len(value)} characters long; "
+            f"{argument} {_short_repr(value)} is {len(text)} characters long; "
             f"expected at most {MAX_TRANSCRIPT_ID_LENGTH}"
         )
-    if not _TRANSCRIPT_ID.fullmatch(value):
+    if not _TRANSCRIPT_ID.fullmatch(text):
         raise ValueError(
-            f"transcript_id {_short_repr(value)} is not a valid transcript id; "
+            f"{argument} {_short_repr(value)} is not a valid transcript id; "
             "expected only ASCII letters, digits, '-' and '_'"
         )
-    return value
+    return text
+
+
+def is_rendered_nothing(value: object) -> bool:
+    """
+    Whether ``value`` is a missing value: ``None``, or what a template renders for one.
+
+    ``'None'`` (a None XCom or param), ``'null'`` (JSON) and blank text, any case and whitespace.
+
+    :param value: a rendered argument.
+    """
+    return value is None or (isinstance(value, str) and value.strip().lower() in _NOTHING_RENDERED)
+
+
+def nothing_rendered_error(argument: str, value: object, expected: str) -> ValueError:
+    """
+    The error for a missing value (see :func:`is_rendered_nothing`) where ``expected`` was needed.
+
+    :param argument: the argument name.
+    :param value: what it rendered to.
+    :param expected: what it should have been, e.g. ``"transcript id"``.
+    """
+    if value is None or value == "":
+        shown = "None" if value is None else "empty ('')"
+    else:
+        shown = repr(value) if str(value).strip() else f"blank ({value!r})"
+    return ValueError(
+        f"{argument} is {shown}: there is no {expected}, most likely because an upstream task returned "
+        "nothing (a None XCom renders as 'None' in a template); nothing was sent to AssemblyAI"
+    )
 
 
 def _short_repr(value: object, limit: int = 60) -> str:

@@ -10,7 +10,8 @@ a killed worker loses at most the last second of lines, and a retry first settle
 attempt announced but could not record. ``verify_audit`` then reads every part of every attempt
 with ``read_audit`` and fails if a hash link is broken or a deletion of the summary is missing.
 Set ``audit_dir`` to an object store (``s3://aws_default@bucket/audit``) in production. To preview
-what a run would delete, give the operator ``dry_run=True``: it reports and audits, deletes nothing.
+what a run would delete, trigger it with ``{"dry_run": true}``: it reports and audits, and deletes
+nothing; then trigger it again without it (or with ``false``) to delete.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ with DAG(
     doc_md=__doc__,
     params={
         "audit_dir": Param(AUDIT_DIR, type="string", description="ObjectStoragePath URI of the audit dir"),
+        "dry_run": Param(False, type="boolean", description="Report and audit what would be deleted only."),
     },
 ) as dag:
     purge = PurgeTranscriptsOperator(
@@ -46,6 +48,7 @@ with DAG(
         concurrency=8,
         max_requests_per_second=10,
         audit_path="{{ params.audit_dir }}/{{ ds }}.jsonl",
+        dry_run="{{ params.dry_run }}",  # rendered 'True'/'False', checked before any request
         retries=2,
         retry_delay=timedelta(minutes=5),
     )

@@ -8,13 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 
 #: The purge audit's stores (memory://, and S3 on moto's server when the s3-tests extra is installed).
 pytest_plugins = ["tests.audit_stores"]
@@ -46,6 +47,35 @@ def set_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
 
     return _set
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """An emulator reached through ``base_url`` whose list links name another host (``upstream``)."""
+
+    emu: AssemblyAIEmulator
+    upstream: AssemblyAIEmulator
+    link_base_url: str
+
+    def assert_nothing_sent_upstream(self) -> None:
+        """The API's own host never received a request (nor, so, the key)."""
+        assert self.upstream.requests == []
+
+
+@pytest.fixture
+def behind_gateway(set_connection: Callable[..., None]) -> Iterator[Gateway]:
+    """
+    The real API behind a gateway: ``assemblyai_default`` (US) has the emulator as ``base_url``, and
+    the emulator writes its list links (``prev_url``, ``resource_url``...) on another host, the way
+    the API names its own host. That host is a second emulator on ``localhost``, so a request that
+    followed a link would show in its log. Both run on a manual clock.
+    """
+    clock = ManualClock()
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=clock) as upstream:
+        link_base_url = upstream.base_url("us").replace("127.0.0.1", "localhost")
+        with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=clock, link_base_url=link_base_url) as emu:
+            set_connection(region="us", base_url=emu.base_url("us"), max_retries=0)
+            yield Gateway(emu, upstream, link_base_url)
 
 
 @pytest.fixture

@@ -257,9 +257,10 @@ INVALID_IDS: list[object] = [
     "abc#frag",
     "abc%2Fdef",
     "abc def",
-    " abc",
-    "abc\n",
-    "abc\t",
+    "a\nbc",  # inner whitespace (surrounding whitespace is stripped: see below)
+    "a\tbc",
+    "None",  # what a template renders for an upstream task that returned nothing
+    " null ",
     "\u0430bc",  # Cyrillic small a, a look-alike of the Latin one
     "ab\u200bc",  # zero-width space
     "\uff11\uff12\uff13",  # full-width digits
@@ -282,9 +283,16 @@ def test_invalid_transcript_ids_raise_value_error_naming_the_value(value: object
     message = str(info.value)
     if isinstance(value, str) and value:
         assert repr(value)[:40] in message
+    elif value is None:
+        assert "transcript_id is None: there is no transcript id" in message
     elif not isinstance(value, str):
         assert type(value).__name__ in message
     assert len(message) < 300  # a 10,000-character id is shortened, not echoed whole
+
+
+@pytest.mark.parametrize("padded", [" abc", "abc\n", "\tabc\r\n "])
+def test_surrounding_whitespace_is_stripped(padded: str) -> None:
+    assert validate_transcript_id(padded) == "abc"
 
 
 def test_invalid_id_message_says_what_is_expected() -> None:

@@ -21,7 +21,7 @@ from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.models import TranscriptStatus
 from airflow_provider_assemblyai.purge import PurgePlan, PurgeSummary, apurge, run_purge
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, Fault
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, Gateway
 
 pytestmark = pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
 
@@ -371,3 +371,22 @@ def test_rate_limiter_keeps_clear_of_the_api_limit(emu: AssemblyAIEmulator) -> N
     unlimited = purge(concurrency=8)
     assert emu.rate_limited_count > 0
     assert unlimited.deleted + unlimited.failed == 60
+
+
+def test_scan_behind_a_gateway_pages_with_before_id(behind_gateway: Gateway) -> None:
+    """The API's prev_url names its own host behind a gateway: the scan reads every page from base_url."""
+    emu = behind_gateway.emu
+    ids = emu.seed(450, "us", span=timedelta(days=60))
+
+    summary = purge(created_before=None, concurrency=8)
+
+    assert summary.scan_complete
+    assert (summary.scanned, summary.deleted) == (450, 450)
+    assert all(emu.is_deleted("us", tid) for tid in ids)
+    pages = [r for r in emu.requests_for(method="GET") if r.path == "/v2/transcript"]
+    assert [r.query for r in pages] == [
+        "limit=200",
+        f"limit=200&before_id={ids[199]}",
+        f"limit=200&before_id={ids[399]}",
+    ]
+    behind_gateway.assert_nothing_sent_upstream()

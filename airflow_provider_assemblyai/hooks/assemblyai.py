@@ -127,9 +127,10 @@ class ConnectionSettings:
         """
         Return the absolute URL for a path, or check that an absolute URL stays on :attr:`base_url`.
 
-        A pagination link on another scheme, host or port is refused, so the key never leaves it.
+        The hook only builds paths (it never follows the API's page links); an absolute URL on
+        another scheme, host or port is still refused here, so the key never leaves the base URL.
 
-        :param path_or_url: ``/v2/...`` or an absolute URL returned by the API.
+        :param path_or_url: ``/v2/...``, or an absolute URL.
         """
         if path_or_url.startswith("/"):
             return self.base_url + path_or_url
@@ -212,13 +213,14 @@ def _transcript_path(transcript_id: object) -> str:
     return f"{TRANSCRIPT_PATH}/{validate_transcript_id(transcript_id)}"
 
 
-def _list_url(
+def _list_params(
     status: str | TranscriptStatus | None,
     created_on: str | date | None,
     before_id: str | None,
     after_id: str | None,
     limit: int,
-) -> str:
+) -> dict[str, str]:
+    """The query of ``GET /v2/transcript``, every argument checked before any request."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
         raise ValueError(f"limit must be an integer from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
     params = {"limit": str(limit)}
@@ -232,9 +234,13 @@ def _list_url(
         except ValueError:
             raise ValueError(f"created_on must be a date (YYYY-MM-DD), got {created_on!r}") from None
     if before_id is not None:
-        params["before_id"] = validate_transcript_id(before_id)
+        params["before_id"] = validate_transcript_id(before_id, argument="before_id")
     if after_id is not None:
-        params["after_id"] = validate_transcript_id(after_id)
+        params["after_id"] = validate_transcript_id(after_id, argument="after_id")
+    return params
+
+
+def _list_path(params: dict[str, str]) -> str:
     return f"{TRANSCRIPT_PATH}?{urlencode(params)}"
 
 
@@ -254,7 +260,7 @@ def _parse_response(
 ) -> Any:
     """Return the 2xx body (parsed into ``shape`` if given), or raise the provider exception for it."""
     method, path, status = response.request.method, response.request.url.path, response.status_code
-    where = f"AssemblyAI {method} {path} ({settings.region})"
+    where = _where(method, path, settings)
     if 300 <= status < 400:
         target = urlsplit(response.headers.get("location", ""))
         raise AssemblyAIError(
@@ -285,7 +291,7 @@ def _parse_response(
     if status in (401, 403):
         raise AssemblyAIAuthError(message + " (check the connection's API key)", **context)
     if status == 404 or (status == 400 and LOOKUP_ERROR in (api_error or "").lower()):
-        raise TranscriptNotFoundError(message, **context)
+        raise TranscriptNotFoundError(message + _region_hint(settings), **context)
     if status == 429:
         error = AssemblyAIRateLimitError(message, **context)
         error.retry_after = _retry_after_seconds(response)
@@ -293,6 +299,26 @@ def _parse_response(
     if status >= 500:
         raise AssemblyAIServerError(message, **context)
     raise AssemblyAIError(message, **context)
+
+
+def _where(method: str, path: str, settings: ConnectionSettings) -> str:
+    """How every API error starts: the call, the connection and its region (never the key)."""
+    return f"AssemblyAI {method} {path} ({_connection(settings)})"
+
+
+def _connection(settings: ConnectionSettings) -> str:
+    return f"connection {settings.conn_id!r}, region {settings.region}"
+
+
+def _region_hint(settings: ConnectionSettings) -> str:
+    """What a not-found adds: transcripts live in one region, so it may be in the other one."""
+    others = [region for region in REGION_BASE_URLS if region != settings.region]
+    where = " or ".join(f"the {region.upper()} region" for region in others)
+    regions = " or ".join(repr(region) for region in others)
+    return (
+        f". A transcript exists only in the region where it was created: if it is in {where}, "
+        f"use a connection with region {regions}"
+    )
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
@@ -325,11 +351,11 @@ def _parse_model(
         ) from None
 
 
-def _deleted(transcript: Transcript) -> Transcript:
+def _deleted(transcript: Transcript, settings: ConnectionSettings) -> Transcript:
     if not transcript.is_deleted:
         raise AssemblyAIError(
-            f"AssemblyAI answered the DELETE of transcript {transcript.id} without its deleted shape "
-            f"(status {transcript.status.value}); not reporting it as deleted",
+            f"{_where('DELETE', _transcript_path(transcript.id), settings)} answered without its "
+            f"deleted shape (status {transcript.status.value}); not reporting it as deleted",
             status_code=200,
             method="DELETE",
             path=_transcript_path(transcript.id),
@@ -337,26 +363,60 @@ def _deleted(transcript: Transcript) -> Transcript:
     return transcript
 
 
-class _Pager:
-    """Follows ``page_details.prev_url`` (older pages), refusing foreign links and loops."""
+class _ListWalk:
+    """
+    The requests of one transcript listing, each built from the caller's filters and an id cursor.
 
-    def __init__(self, settings: ConnectionSettings, first_url: str) -> None:
+    The API's page links are never requested: behind a gateway (a ``base_url`` override) they name
+    the API's own host, and the key only goes to ``base_url``. Older pages are read with
+    ``before_id`` = the last (oldest) id of the page; the walk ends at an empty page or when the
+    API's ``prev_url`` is null (its end signal; without the field, at a short page). With
+    ``after_id`` and no ``before_id`` it walks towards newer transcripts instead (``after_id`` =
+    the newest id of the page, oldest first, until an empty page), because the API refuses an
+    ``after_id`` older than ``before_id`` (400), so the two cannot be combined to page. A cursor
+    used twice (a page that does not advance) stops the walk with an error.
+
+    :param params: the validated query parameters of the first page (see :func:`_list_params`).
+    :param settings: the connection's settings, named in errors.
+    """
+
+    def __init__(self, params: dict[str, str], settings: ConnectionSettings) -> None:
+        self.params = params
         self.settings = settings
-        self.url: str | None = settings.resolve(first_url)
-        self.seen: set[str] = {self.url}
+        self.limit = int(params["limit"])
+        self.forward = "after_id" in params and "before_id" not in params
+        self.cursor = "after_id" if self.forward else "before_id"
+        self.used = {params[self.cursor]} if self.cursor in params else set()
+        self.path: str | None = _list_path(params)
 
     def advance(self, page: TranscriptList) -> list[TranscriptListItem]:
-        next_url = page.page_details.prev_url if page.transcripts else None
-        if next_url is not None:
-            next_url = self.settings.resolve(next_url)
-            if next_url in self.seen:
-                raise AssemblyAIError(
-                    f"AssemblyAI's transcript list loops: prev_url {urlsplit(next_url).query!r} was already "
-                    "visited; stopping instead of paging forever"
-                )
-            self.seen.add(next_url)
-        self.url = next_url
-        return page.transcripts
+        """Return the page's items in walk order and set :attr:`path` to the next page (None: done)."""
+        items = page.transcripts
+        if self.forward:
+            self.path = None if not items else self._next(items[0].id)
+            return items[::-1]
+        details = page.page_details
+        if "prev_url" in details.model_fields_set:
+            last = not items or details.prev_url is None
+        else:
+            last = len(items) < self.limit
+        self.path = None if last else self._next(items[-1].id)
+        return items
+
+    def _next(self, cursor: str) -> str:
+        if cursor in self.used:
+            raise AssemblyAIError(
+                f"AssemblyAI's transcript list ({_connection(self.settings)}) loops: the next page "
+                f"would again be read with {self.cursor}={cursor}, already used; stopping instead of "
+                "paging forever"
+            )
+        self.used.add(cursor)
+        try:
+            self.params[self.cursor] = validate_transcript_id(cursor, argument=self.cursor)
+        except ValueError as error:
+            where = f"AssemblyAI's transcript list ({_connection(self.settings)})"
+            raise AssemblyAIError(f"{where} cannot be paged further: {error}") from None
+        return _list_path(self.params)
 
 
 @cache
@@ -728,7 +788,8 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        return _deleted(self._request("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
+        deleted = self._request("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT)
+        return _deleted(deleted, self.settings)
 
     def list_transcripts(
         self,
@@ -740,8 +801,12 @@ class AssemblyAIHook(BaseHook):
         limit: int = MAX_LIST_LIMIT,
     ) -> Iterator[TranscriptListItem]:
         """
-        Yield transcripts newest first, one page at a time, following ``prev_url`` to older pages.
+        Yield transcripts newest first, one page at a time, reading older pages with ``before_id``.
 
+        Each page is requested from the connection's base URL with the caller's filters and the
+        last id of the page before: the API's ``prev_url`` is not followed, because behind a
+        gateway it names the API's own host. With ``after_id`` (and no ``before_id``) the
+        transcripts newer than it are yielded oldest first, paging with ``after_id``.
         The API lists only the last 90 days of transcripts.
 
         :param status: only transcripts with this status.
@@ -750,9 +815,9 @@ class AssemblyAIHook(BaseHook):
         :param after_id: only transcripts created after this one.
         :param limit: page size, 1 to 200.
         """
-        pager = _Pager(self.settings, _list_url(status, created_on, before_id, after_id, limit))
-        while pager.url is not None:
-            yield from pager.advance(self._request("GET", pager.url, shape=_LIST_PAGE))
+        walk = _ListWalk(_list_params(status, created_on, before_id, after_id, limit), self.settings)
+        while walk.path is not None:
+            yield from walk.advance(self._request("GET", walk.path, shape=_LIST_PAGE))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and the URL with one cheap request (``GET /v2/transcript?limit=1``)."""
@@ -780,7 +845,8 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        return _deleted(await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT))
+        deleted = await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT)
+        return _deleted(deleted, await self.aget_settings())
 
     async def alist_transcript_page(
         self,
@@ -793,14 +859,14 @@ class AssemblyAIHook(BaseHook):
         Return one page of the transcript list, newest first, without following its links.
 
         To read older pages, pass the last id of a page as ``before_id``: unlike ``prev_url``,
-        that also works through a proxy (a ``base_url`` override) and keeps the ``status`` filter.
+        that also works through a gateway (a ``base_url`` override) and keeps the ``status`` filter.
 
         :param status: only transcripts with this status.
         :param before_id: only transcripts created before this one.
         :param limit: page size, 1 to 200.
         """
         return await self._arequest(  # type: ignore[no-any-return]
-            "GET", _list_url(status, None, before_id, None, limit), shape=_LIST_PAGE
+            "GET", _list_path(_list_params(status, None, before_id, None, limit)), shape=_LIST_PAGE
         )
 
     async def alist_transcripts(
@@ -813,7 +879,7 @@ class AssemblyAIHook(BaseHook):
         limit: int = MAX_LIST_LIMIT,
     ) -> AsyncIterator[TranscriptListItem]:
         """
-        Yield transcripts newest first, page by page, like :meth:`list_transcripts`.
+        Yield transcripts newest first, page by page with ``before_id``, like :meth:`list_transcripts`.
 
         :param status: only transcripts with this status.
         :param created_on: only transcripts created on this date.
@@ -821,9 +887,10 @@ class AssemblyAIHook(BaseHook):
         :param after_id: only transcripts created after this one.
         :param limit: page size, 1 to 200.
         """
-        pager = _Pager(await self.aget_settings(), _list_url(status, created_on, before_id, after_id, limit))
-        while pager.url is not None:
-            for item in pager.advance(await self._arequest("GET", pager.url, shape=_LIST_PAGE)):
+        params = _list_params(status, created_on, before_id, after_id, limit)
+        walk = _ListWalk(params, await self.aget_settings())
+        while walk.path is not None:
+            for item in walk.advance(await self._arequest("GET", walk.path, shape=_LIST_PAGE)):
                 yield item
 
 
@@ -835,7 +902,7 @@ def _transport_errors(request: httpx.Request, settings: ConnectionSettings) -> I
     except httpx.TransportError as exc:
         method, path = request.method, request.url.path
         error = AssemblyAITransportError(
-            f"AssemblyAI {method} {path} ({settings.region}) got no usable response: "
+            f"{_where(method, path, settings)} got no usable response: "
             f"{type(exc).__name__}: {str(exc).replace(settings.api_key, '***') or 'no detail'}",
             method=method,
             path=path,

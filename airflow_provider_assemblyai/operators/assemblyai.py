@@ -10,9 +10,9 @@ from __future__ import annotations
 # === DeleteTranscriptOperator (owned by the delete-operator work) ===============================
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
@@ -20,7 +20,9 @@ from airflow_provider_assemblyai.validation import (
     TranscriptStatus,
     check_conn_id,
     check_positive_seconds,
+    is_rendered_nothing,
     is_template,
+    nothing_rendered_error,
     validate_transcript_id,
 )
 
@@ -39,10 +41,12 @@ class DeleteTranscriptOperator(BaseOperator):
 
     .. seealso:: README section "Operators and sensor".
 
-    :param transcript_id: the transcript to delete (templated).
+    :param transcript_id: the transcript to delete (templated; surrounding whitespace is ignored).
+        A render of nothing (``None``, ``'None'``, ``'null'``, blank: an upstream task that
+        returned nothing) fails the task before any request, whatever ``missing_ok`` says.
     :param assemblyai_conn_id: the AssemblyAI connection id (templated).
-    :param missing_ok: succeed with a warning (returning None) when the transcript does not exist,
-        instead of failing with TranscriptNotFoundError.
+    :param missing_ok: succeed with a warning (returning None) when the transcript does not exist
+        in the connection's region, instead of failing with TranscriptNotFoundError.
     :param wait_for_completion: wait until a queued or processing transcript is terminal, then delete
         it; when False, try at once and fail with the API's error if it is still in progress.
     :param poll_interval: seconds between status checks while waiting.
@@ -65,6 +69,8 @@ class DeleteTranscriptOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.poll_interval = check_positive_seconds(poll_interval)
+        if isinstance(transcript_id, str) and not is_template(transcript_id):
+            validate_transcript_id(transcript_id)
         self.transcript_id = transcript_id
         self.assemblyai_conn_id = assemblyai_conn_id
         self.missing_ok = missing_ok
@@ -218,11 +224,9 @@ class DeleteTranscriptOperator(BaseOperator):
         """Apply ``missing_ok`` to a TranscriptNotFoundError."""
         if not self.missing_ok:
             raise error
+        # The error names the connection and its region, and that transcripts live in one region.
         self.log.warning(
-            "Transcript %s does not exist in region %s; nothing to delete (missing_ok=True): %s",
-            transcript_id,
-            self.hook.region,
-            error,
+            "Transcript %s not found; nothing to delete (missing_ok=True): %s", transcript_id, error
         )
         return None
 
@@ -242,7 +246,7 @@ def _may_have_taken_effect(error: Exception) -> bool:
 # === PurgeTranscriptsOperator (owned by the purge work) =========================================
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
 #: The most deletions in flight at once; the hook's async pool is sized to the concurrency asked for.
 PURGE_MAX_CONCURRENCY = 100
@@ -277,21 +281,37 @@ class PurgeTranscriptsOperator(BaseOperator):
     A scan that lists them again also counts them in ``already_deleted``, as any re-run does.
     ``audit_path`` is this attempt's folder; ``audit_anchor`` names its last part and SHA-256.
 
+    The arguments a run may change are templated (``transcript_ids``, ``older_than``,
+    ``created_before``, ``statuses``, ``max_deletions``, ``dry_run``): they are checked when the
+    task is defined if they are plain values, and again once rendered, before any request. So one
+    DAG can be triggered with ``{"dry_run": true}`` first and then for real, e.g.
+    ``dry_run="{{ dag_run.conf.get('dry_run', False) }}"``. A template renders text: ``'True'`` and
+    ``'False'`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``, any case) become a bool;
+    ``'None'`` (and ``'null'``, or blank for the cutoffs) means "not given" for ``older_than``,
+    ``created_before`` and ``max_deletions``; anything else that does not fit is refused, naming
+    the argument and the value.
+
     .. seealso:: README section "Operators and sensor" (retention purges).
 
     :param assemblyai_conn_id: the AssemblyAI connection id (templated).
     :param transcript_ids: the ids to delete (templated; a list, e.g. an upstream task's XCom).
-        Cannot be combined with ``older_than``/``created_before`` (GET gives no creation time).
+        Cannot be combined with ``older_than``/``created_before`` (GET gives no creation time). If
+        it renders to nothing (``None``: an upstream task returned nothing), the task fails.
     :param older_than: scan, and delete transcripts created more than this long before the task
-        runs (``timedelta(0)``: all of them).
+        runs (templated): a ``timedelta``, or an ISO 8601 duration such as ``'P30D'`` (30 days) or
+        ``'PT12H'``; ``timedelta(0)`` or ``'P0D'``: all of them. Bare numbers are refused (days or
+        seconds?), and so are months and years (no fixed length).
     :param created_before: scan, and delete transcripts created before this datetime or ISO 8601
         string (templated; naive values are UTC).
-    :param statuses: the statuses to delete: ``completed`` and/or ``error``.
+    :param statuses: the statuses to delete: ``completed`` and/or ``error`` (templated; a list, or
+        text such as ``'completed,error'`` or ``"['error']"``).
     :param max_deletions: delete at most this many transcripts in one run; the rest is left for
-        the next run (``limit_reached`` in the summary).
+        the next run (``limit_reached`` in the summary). Templated: a rendered ``'500'`` is 500,
+        ``'None'`` is no cap.
     :param concurrency: requests in flight at most, 1 to 100.
     :param max_requests_per_second: client-side rate limit (the account allows about 66/s).
-    :param dry_run: report what would be deleted, delete nothing.
+    :param dry_run: report what would be deleted, delete nothing (templated; stored as
+        ``is_dry_run``, since ``dry_run`` is BaseOperator's own method).
     :param fail_on_error: fail the task (after finishing the rest) if any deletion failed for
         good; when False the task succeeds and the failures are in the summary.
     :param audit_path: an ObjectStoragePath URI (``file://``, ``s3://conn_id@bucket/...``,
@@ -303,7 +323,16 @@ class PurgeTranscriptsOperator(BaseOperator):
         ``airflow_provider_assemblyai.audit.read_audit`` (README "PurgeTranscriptsOperator").
     """
 
-    template_fields: Sequence[str] = ("transcript_ids", "created_before", "audit_path", "assemblyai_conn_id")
+    template_fields: Sequence[str] = (
+        "transcript_ids",
+        "older_than",
+        "created_before",
+        "statuses",
+        "max_deletions",
+        "is_dry_run",
+        "audit_path",
+        "assemblyai_conn_id",
+    )
     ui_color = "#ffe9e3"
 
     #: Seconds between progress log lines.
@@ -317,51 +346,28 @@ class PurgeTranscriptsOperator(BaseOperator):
         older_than: Any = None,
         created_before: Any = None,
         statuses: Any = ("completed", "error"),
-        max_deletions: int | None = None,
+        max_deletions: Any = None,
         concurrency: int = 8,
         max_requests_per_second: float | None = None,
-        dry_run: bool = False,
+        dry_run: Any = False,
         fail_on_error: bool = True,
         audit_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from datetime import timedelta
-
-        if older_than is not None and (not isinstance(older_than, timedelta) or older_than < timedelta(0)):
-            raise ValueError(f"older_than must be a timedelta >= 0, got {older_than!r}")
-        if older_than is not None and created_before is not None:
-            raise ValueError(
-                f"older_than ({older_than!r}) and created_before ({created_before!r}) cannot be "
-                "combined: give one cutoff"
-            )
-        has_cutoff = older_than is not None or created_before is not None
-        if transcript_ids is None and not has_cutoff:
-            raise ValueError(
-                "PurgeTranscriptsOperator needs transcript_ids, older_than or created_before; "
-                "to purge every transcript, say so with older_than=timedelta(0)"
-            )
-        if transcript_ids is not None and has_cutoff:
-            raise ValueError(
-                "transcript_ids cannot be combined with older_than/created_before: the API gives no "
-                "creation time for a single transcript; filter the ids upstream"
-            )
-        if not is_template(created_before) and created_before is not None:
-            _purge_cutoff(created_before)
-        if isinstance(transcript_ids, (list, tuple)) or (
-            isinstance(transcript_ids, str) and not is_template(transcript_ids)
-        ):
-            _purge_ids(transcript_ids)
         self.assemblyai_conn_id = assemblyai_conn_id
-        self.transcript_ids = transcript_ids
-        self.older_than = older_than
-        self.created_before = created_before
-        self.statuses = _purge_statuses(statuses)
-        self.max_deletions = None if max_deletions is None else _purge_int("max_deletions", max_deletions)
+        # Plain values are checked (and normalised) now; templates and XComArgs once rendered.
+        self._by_ids = transcript_ids is not None
+        self.older_than = _known(older_than, _purge_older_than)
+        _purge_selection(transcript_ids, older_than, created_before)
+        self.created_before = _known(created_before, _purge_created_before)
+        self.transcript_ids = None if transcript_ids is None else _known(transcript_ids, _purge_ids)
+        self.statuses = _known(statuses, _purge_statuses)
+        self.max_deletions = _known(max_deletions, _purge_max_deletions)
+        # Not ``self.dry_run``: that is BaseOperator's own method (``airflow tasks test --dry-run``).
+        self.is_dry_run = _known(dry_run, _purge_dry_run)
         self.concurrency = _purge_int("concurrency", concurrency, maximum=PURGE_MAX_CONCURRENCY)
         self.max_requests_per_second = _purge_rate(max_requests_per_second)
-        # Not ``self.dry_run``: that is BaseOperator's own method (``airflow tasks test --dry-run``).
-        self.is_dry_run = bool(dry_run)
         self.fail_on_error = bool(fail_on_error)
         self.audit_path = audit_path
 
@@ -381,13 +387,14 @@ class PurgeTranscriptsOperator(BaseOperator):
         from airflow_provider_assemblyai.exceptions import AssemblyAIError
         from airflow_provider_assemblyai.purge import PurgePlan, run_purge
 
+        run = self._rendered_arguments()
         plan = PurgePlan(
-            transcript_ids=None if self.transcript_ids is None else _purge_ids(self.transcript_ids),
-            created_before=self._rendered_cutoff(),
-            statuses=frozenset(self.statuses),  # type: ignore[arg-type]
-            max_deletions=self.max_deletions,
+            transcript_ids=run.transcript_ids,
+            created_before=run.created_before,
+            statuses=frozenset(run.statuses),  # type: ignore[arg-type]
+            max_deletions=run.max_deletions,
             concurrency=self.concurrency,
-            dry_run=self.is_dry_run,
+            dry_run=run.dry_run,
             audit_path=_purge_audit_path(self.audit_path),
             audit_fields=_purge_audit_fields(context),
             progress_interval=self.progress_interval,
@@ -397,10 +404,10 @@ class PurgeTranscriptsOperator(BaseOperator):
             f"{len(plan.transcript_ids)} transcript ids"
             if plan.transcript_ids is not None
             else f"transcripts created before {plan.created_before:%Y-%m-%dT%H:%M:%SZ}",
-            "/".join(self.statuses),
+            "/".join(run.statuses),
             self.concurrency,
             self.max_requests_per_second or "unlimited",
-            ", dry run" if self.is_dry_run else "",
+            ", dry run" if plan.dry_run else "",
         )
         summary = run_purge(self.hook, plan, self.log)
         result = summary.to_dict()
@@ -415,18 +422,178 @@ class PurgeTranscriptsOperator(BaseOperator):
             + ". The summary is in XCom under 'purge_summary'; a re-run finishes the job."
         )
 
-    def _rendered_cutoff(self) -> datetime | None:
+    def _rendered_arguments(self) -> _PurgeRun:
+        """Check every rendered per-run argument (before any request) and resolve the cutoff."""
         from datetime import datetime, timezone
 
-        if self.older_than is not None:
-            cutoff: datetime = datetime.now(timezone.utc) - self.older_than
-            return cutoff
-        if self.created_before is None:
-            return None
-        return _purge_cutoff(self.created_before)
+        transcript_ids = None
+        if self._by_ids:
+            if is_rendered_nothing(self.transcript_ids):
+                raise nothing_rendered_error("transcript_ids", self.transcript_ids, "list of transcript ids")
+            transcript_ids = _purge_ids(self.transcript_ids)
+        older_than = _purge_older_than(self.older_than)
+        created_before = _purge_created_before(self.created_before)
+        _purge_selection(transcript_ids, older_than, created_before, rendered=True)
+        if older_than is not None:
+            created_before = datetime.now(timezone.utc) - older_than
+        return _PurgeRun(
+            transcript_ids=transcript_ids,
+            created_before=created_before,
+            statuses=_purge_statuses(self.statuses),
+            max_deletions=_purge_max_deletions(self.max_deletions),
+            dry_run=_purge_dry_run(self.is_dry_run),
+        )
+
+
+class _PurgeRun(NamedTuple):
+    """The per-run arguments of a purge, rendered and checked."""
+
+    transcript_ids: tuple[str, ...] | None
+    created_before: datetime | None
+    statuses: tuple[str, ...]
+    max_deletions: int | None
+    dry_run: bool
+
+
+def _known(value: Any, parse: Callable[[Any], Any]) -> Any:
+    """``parse(value)`` if ``value`` is known when the DAG is defined, else ``value`` as it is."""
+    return value if _given_later(value) else parse(value)
+
+
+def _given_later(value: object) -> bool:
+    """Whether ``value`` is only known at run time: a Jinja template, or an XComArg (any non-plain value)."""
+    from datetime import date, timedelta
+
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, (list, tuple)):
+        return any(_given_later(item) for item in value)
+    return not isinstance(value, (bool, int, float, bytes, dict, set, frozenset, timedelta, date, type(None)))
+
+
+def _purge_selection(
+    transcript_ids: object, older_than: object, created_before: object, *, rendered: bool = False
+) -> None:
+    """Exactly one selection: ids, or one cutoff (``older_than`` or ``created_before``)."""
+    if older_than is not None and created_before is not None:
+        raise ValueError(
+            f"older_than ({older_than!r}) and created_before ({created_before!r}) cannot be "
+            "combined: give one cutoff"
+        )
+    has_cutoff = older_than is not None or created_before is not None
+    if transcript_ids is None and not has_cutoff:
+        raise ValueError(
+            "PurgeTranscriptsOperator needs transcript_ids, older_than or created_before"
+            + (" (the cutoff rendered to nothing)" if rendered else "")
+            + "; to purge every transcript, say so with older_than=timedelta(0)"
+        )
+    if transcript_ids is not None and has_cutoff:
+        raise ValueError(
+            "transcript_ids cannot be combined with older_than/created_before: the API gives no "
+            "creation time for a single transcript; filter the ids upstream"
+        )
+
+
+_TRUE_TEXTS = frozenset({"true", "yes", "on", "1"})
+_FALSE_TEXTS = frozenset({"false", "no", "off", "0"})
+
+
+def _purge_dry_run(value: object) -> bool:
+    """A bool, or the text a template renders for one (``'True'``, ``'false'``...)."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE_TEXTS or text in _FALSE_TEXTS:
+        return text in _TRUE_TEXTS
+    raise ValueError(
+        f"dry_run must be true or false (a bool, or a rendered 'True'/'False', 'yes'/'no', '1'/'0'), "
+        f"got {value!r}: refusing to guess whether to delete"
+    )
+
+
+def _purge_older_than(value: object) -> timedelta | None:
+    """A timedelta >= 0, or an ISO 8601 duration (``'P30D'``); ``None``/``'None'``/blank: not given."""
+    from datetime import timedelta
+
+    if is_rendered_nothing(value):
+        return None
+    expected = (
+        "older_than must be a timedelta >= 0 or an ISO 8601 duration such as 'P30D' (30 days) or 'PT12H'"
+    )
+    if isinstance(value, str) and value.strip().upper().startswith("P"):
+        duration = _iso_duration(value.strip().upper(), expected)
+    elif isinstance(value, timedelta):
+        duration = value
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
+        raise ValueError(
+            f"{expected}; got {value!r}, a number without a unit (days? seconds?), refused rather "
+            "than guessed"
+        )
+    else:
+        hint = (
+            " (a template renders a timedelta as text: render an ISO 8601 duration instead, "
+            "e.g. 'P{{ params.days }}D')"
+            if isinstance(value, str) and "day" in value
+            else ""
+        )
+        raise ValueError(f"{expected}, got {value!r}{hint}")
+    if duration < timedelta(0):
+        raise ValueError(f"{expected}, got {value!r}")
+    return duration
+
+
+def _iso_duration(text: str, expected: str) -> timedelta:
+    from datetime import timedelta
+
+    import pendulum
+
+    try:
+        parsed = pendulum.parse(text)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, pendulum.Duration):
+        raise ValueError(f"{expected}, got {text!r}")
+    if parsed.years or parsed.months:
+        raise ValueError(
+            f"{expected}, got {text!r}: months and years have no fixed length, use days (e.g. 'P90D')"
+        )
+    return timedelta(seconds=parsed.total_seconds())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _purge_created_before(value: object) -> datetime | None:
+    return None if is_rendered_nothing(value) else _purge_cutoff(value)
+
+
+def _purge_max_deletions(value: object) -> int | None:
+    """A whole number >= 1, or its rendered text; ``None``/``'None'``: no cap. Blank is refused."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return _purge_int("max_deletions", value)
 
 
 def _purge_statuses(value: object) -> tuple[str, ...]:
+    """Statuses as a list, or rendered text: ``'error'``, ``'completed,error'``, ``"['error']"``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("[", "("):
+            import ast
+
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"statuses must be a list of statuses, got {text!r}") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()] or text
     parsed = TranscriptStatus.parse_many(value, argument="statuses")
     in_progress = [status.value for status in parsed if not status.is_terminal]
     if in_progress:

@@ -1,13 +1,16 @@
 """
 Admin endpoints under ``/_emulator/``, for a test driving an emulator that runs in another process.
 
-Not part of AssemblyAI's API. Each region's port serves them for its own region; they need no API
-key and are never rate limited, faulted or written to the request log (which they expose).
+Not part of AssemblyAI's API. Each region's port serves them (for its own region unless a body says
+otherwise); they answer loopback clients only (403 otherwise, even on ``--host 0.0.0.0``), need no
+API key, and are never rate limited, faulted or written to the request log (which they expose).
 
-- ``POST /_emulator/transcripts``: create transcripts in this region. The body is one object (or a
-  list of them) with :meth:`EmulatorState.create_transcript`'s arguments (``status``, ``created`` as
-  ISO 8601, ``completes_in``, ``final_status``, ``audio_duration``, ``error``, ``deleted``) and an
-  optional ``count`` (default 1). Answers ``{"ids": [...]}`` in creation order.
+- ``POST /_emulator/transcripts``: create transcripts (what the CLI's ``seed`` calls). The body is
+  one object (or a list of them) with :meth:`EmulatorState.create_transcript`'s arguments
+  (``status``, ``created`` as ISO 8601, ``completes_in``, ``final_status``, ``audio_duration``,
+  ``error``, ``deleted``), and optionally ``age_days`` (created that many days before the
+  emulator's clock, instead of ``created``), ``region`` (default: this port's) and ``count``
+  (default 1). Answers ``{"ids": [...]}`` in creation order.
 - ``GET /_emulator/transcripts?status=&deleted=true|false``: ``{"ids": [...]}``, newest first.
 - ``POST /_emulator/transcripts/{id}/finish``: ``{"in_seconds": s, "final_status": "completed"}``
   makes a queued or processing transcript reach its final status ``s`` seconds from now.
@@ -18,7 +21,7 @@ key and are never rate limited, faulted or written to the request log (which the
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,13 +29,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_assemblyai.testing.clock import Clock
 from airflow_provider_assemblyai.testing.state import EmulatorState
 
 __all__ = ["ADMIN_PREFIX", "build_admin_app"]
 
 ADMIN_PREFIX = "/_emulator/"
 _CREATE_ARGS = frozenset(
-    {"status", "created", "completes_in", "final_status", "audio_duration", "error", "deleted"}
+    {"status", "created", "completes_in", "final_status", "audio_duration", "error", "deleted", "region"}
 )
 
 
@@ -40,24 +44,33 @@ class _BadRequest(Exception):
     """An admin request that cannot be served: answered 400 with the message."""
 
 
-def _create_specs(body: Any) -> list[dict[str, Any]]:
+def _create_specs(body: Any, clock: Clock, region: str) -> list[dict[str, Any]]:
     specs = body if isinstance(body, list) else [body]
     if not specs or not all(isinstance(spec, dict) for spec in specs):
         raise _BadRequest("expected a JSON object or a non-empty list of objects")
     out: list[dict[str, Any]] = []
     for spec in specs:
-        unknown = set(spec) - _CREATE_ARGS - {"count"}
+        unknown = set(spec) - _CREATE_ARGS - {"age_days", "count"}
         if unknown:
-            raise _BadRequest(f"unknown field(s) {sorted(unknown)}; expected {sorted(_CREATE_ARGS)}")
+            expected = sorted(_CREATE_ARGS | {"age_days", "count"})
+            raise _BadRequest(f"unknown field(s) {sorted(unknown)}; expected {expected}")
         count = spec.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise _BadRequest(f"count must be an integer >= 1, got {count!r}")
         kwargs = {key: value for key, value in spec.items() if key != "count"}
-        if kwargs.get("created") is not None:
+        if "age_days" in kwargs:
+            age = kwargs.pop("age_days")
+            if isinstance(age, bool) or not isinstance(age, (int, float)) or not 0 <= age < 36_500:
+                raise _BadRequest(f"age_days must be a number of days >= 0, got {age!r}")
+            if kwargs.get("created") is not None:
+                raise _BadRequest("give created or age_days, not both")
+            kwargs["created"] = clock.now() - timedelta(days=age)
+        elif kwargs.get("created") is not None:
             try:
                 kwargs["created"] = datetime.fromisoformat(str(kwargs["created"]).replace("Z", "+00:00"))
             except ValueError:
                 raise _BadRequest(f"created must be an ISO 8601 datetime, got {spec['created']!r}") from None
+        kwargs.setdefault("region", region)
         out.extend([kwargs] * count)
     return out
 
@@ -86,10 +99,10 @@ def build_admin_app(state: EmulatorState, region: str) -> Starlette:
             )
             return JSONResponse({"ids": ids})
         try:
-            specs = _create_specs(await request.json())
-            ids = [state.create_transcript(region, **kwargs) for kwargs in specs]
-        except (TypeError, ValueError) as error:  # a bad value for create_transcript
-            raise _BadRequest(str(error)) from None
+            specs = _create_specs(await request.json(), state.clock, region)
+            ids = [state.create_transcript(**kwargs) for kwargs in specs]
+        except (TypeError, ValueError, KeyError) as error:  # a bad value for create_transcript
+            raise _BadRequest(str(error.args[0] if error.args else error)) from None
         return JSONResponse({"ids": ids})
 
     async def finish(request: Request) -> Response:

@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from airflow_provider_assemblyai.testing.admin import ADMIN_PREFIX, build_admin_app
 from airflow_provider_assemblyai.testing.faults import PRE_EFFECT_KINDS, Fault
+from airflow_provider_assemblyai.testing.server import is_loopback
 from airflow_provider_assemblyai.testing.state import ApiError, EmulatorState, RequestRecord
 
 __all__ = ["AUTH_ERROR", "DropConnection", "EmulatorApp", "Sleeper", "build_app"]
@@ -159,7 +160,11 @@ class EmulatorApp:
             await self.inner(scope, receive, send)
             return
         if str(scope["path"]).startswith(ADMIN_PREFIX):  # not the API: no key, limit, fault or log
-            await self.admin(scope, receive, send)
+            client = scope.get("client")
+            if not client or not is_loopback(str(client[0])):
+                await _send_error(send, 403, "the emulator's admin endpoints only answer loopback clients")
+            else:
+                await self.admin(scope, receive, send)
             return
         started = time.perf_counter()
         method = str(scope["method"]).upper()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -27,6 +29,9 @@ _UNSPECIFIED = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 class AssemblyAIEmulator:
     """Serve the AssemblyAI transcript API for region ``us`` and ``eu`` on loopback ports.
+
+    ``link_base_url="https://api.assemblyai.com"`` writes the list's absolute links on that host
+    instead of the emulator's, as the real API does behind a gateway (see docs/emulator.md).
 
     >>> with AssemblyAIEmulator(api_keys=("test-key",)) as emu:
     ...     tid = emu.create_transcript("us", status="completed")
@@ -53,6 +58,7 @@ class AssemblyAIEmulator:
         allow_non_loopback: bool = False,
         log_level: str = "warning",
         access_log: bool = False,
+        link_base_url: str | None = None,
     ) -> None:
         if isinstance(api_keys, str):
             api_keys = (api_keys,)
@@ -73,6 +79,7 @@ class AssemblyAIEmulator:
             latency_jitter_ms=latency_jitter_ms,
             rate_limit=rate_limit,
             seed=seed,
+            link_base_url=link_base_url,
         )
         self.state = EmulatorState(api_keys=self.api_keys, config=config, clock=clock, regions=REGIONS)
         self._log_level = log_level
@@ -88,7 +95,7 @@ class AssemblyAIEmulator:
         sockets = {}
         try:
             for region in REGIONS:
-                sockets[region] = bind_socket(self.host, self._ports[region])
+                sockets[region] = _bind(self.host, self._ports[region], region)
         except OSError:
             for sock in sockets.values():
                 sock.close()
@@ -333,3 +340,15 @@ class AssemblyAIEmulator:
     def reset(self) -> None:
         """Clear transcripts, log, counters and faults; restore the constructor settings."""
         self.state.reset()
+
+
+def _bind(host: str, port: int, region: str) -> socket.socket:
+    """Bind a region's socket; an OSError says which region, host and port, in one line."""
+    try:
+        return bind_socket(host, port)
+    except OSError as error:
+        what = f"{region.upper()} port {port} on {host}"
+        problem = (
+            "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound: {error.strerror}"
+        )
+        raise OSError(error.errno, f"{what} {problem}") from error

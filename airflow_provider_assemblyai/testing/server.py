@@ -8,11 +8,13 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from airflow_provider_assemblyai.testing.app import Sleeper
+if TYPE_CHECKING:  # app.py imports is_loopback from here
+    from airflow_provider_assemblyai.testing.app import Sleeper
 
 __all__ = ["ServerThread", "bind_socket", "is_loopback"]
 

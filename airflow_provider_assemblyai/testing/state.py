@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_assemblyai.testing.clock import Clock, RealClock, to_utc
 from airflow_provider_assemblyai.testing.faults import FaultBook, TokenBucket
@@ -79,6 +79,10 @@ class EmulatorConfig:
     latency_jitter_ms: float = 0.0
     rate_limit: tuple[int, float] | None = None
     seed: int | None = 0
+    #: The base URL written into the absolute links of list pages (``page_details`` URLs and
+    #: ``resource_url``) instead of the emulator's own: what the real API does behind a gateway,
+    #: where its links name the API's host (e.g. ``https://api.assemblyai.com``), not the gateway.
+    link_base_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.queued_seconds < 0 or self.processing_seconds < 0:
@@ -87,6 +91,14 @@ class EmulatorConfig:
             raise ValueError("error_rate must be within [0, 1]")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
             raise ValueError("latency must be >= 0")
+        if self.link_base_url is not None:
+            parts = urlsplit(self.link_base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(
+                    f"link_base_url must be an http(s) base URL such as https://api.assemblyai.com, "
+                    f"got {self.link_base_url!r}"
+                )
+            self.link_base_url = self.link_base_url.rstrip("/")
 
 
 @dataclass
@@ -295,7 +307,10 @@ class EmulatorState:
             return render_transcript(rec, now)
 
     def api_list(self, region: str, params: Mapping[str, str], base_url: str) -> dict[str, Any]:
-        """``GET /v2/transcript``: newest first, filtered, paged with before_id/after_id."""
+        """``GET /v2/transcript``: newest first, filtered, paged with before_id/after_id.
+
+        Absolute links name ``base_url`` (the serving region's), or ``config.link_base_url``.
+        """
         raw_limit = params.get("limit", "10")
         try:
             limit = int(raw_limit)
@@ -315,6 +330,7 @@ class EmulatorState:
                 raise ApiError(400, "created_on must be a date formatted as YYYY-MM-DD") from None
         before_id, after_id = params.get("before_id"), params.get("after_id")
         with self._lock:
+            base_url = self.config.link_base_url or base_url
             store = self._store(region)
             now = self.clock.now()
             lo_bound = 0
@@ -385,6 +401,7 @@ class EmulatorState:
             raise ApiError(400, LOOKUP_ERROR)
         return store.position(transcript_id)
 
+    # ----------------------------------------------------------------- admin endpoint
     # ----------------------------------------------------------------- Python-side setup
     def create_transcript(
         self,

@@ -80,3 +80,23 @@ def test_verify_audit_fails_when_the_days_audit_was_edited(
 
     assert task_states(second) == {("purge_old_transcripts", -1): "success", ("verify_audit", -1): "failed"}
     assert xcom(second, "purge_old_transcripts")["deleted"] == 1
+
+
+@pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
+def test_retention_purge_triggered_as_a_dry_run_deletes_nothing(
+    assemblyai_emulator: AssemblyAIEmulator,
+    set_connection: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emu = assemblyai_emulator
+    set_connection(region="us", base_url=emu.base_url("us"))
+    old = datetime.now(timezone.utc) - timedelta(days=31)
+    expired = [emu.create_transcript("us", status=s, created=old) for s in ("completed", "error")]
+
+    run = run_dag(monkeypatch, EXAMPLE_DAGS, DAG_ID, {"audit_dir": tmp_path.as_uri(), "dry_run": True})
+
+    summary = xcom(run, "purge_old_transcripts")
+    assert (summary["dry_run"], summary["would_delete"], summary["deleted"]) == (True, 2, 0)
+    assert sorted(summary["would_delete_ids"]) == sorted(expired)
+    assert emu.requests_for(method="DELETE") == []

@@ -242,8 +242,9 @@ def test_list_default_limit_is_the_maximum(hook: AssemblyAIHook, api: respx.Mock
         ({"limit": True}, "got True"),
         ({"status": "done"}, "status has unknown status 'done'"),
         ({"created_on": "yesterday"}, "created_on must be a date .* got 'yesterday'"),
-        ({"before_id": "../x"}, "transcript_id '../x'"),
-        ({"after_id": "a b"}, "transcript_id 'a b'"),
+        ({"before_id": "../x"}, "before_id '../x'"),
+        ({"after_id": "a b"}, "after_id 'a b'"),
+        ({"before_id": "None"}, "before_id is 'None': there is no transcript id"),
     ],
 )
 def test_list_rejects_bad_arguments_before_any_request(
@@ -265,44 +266,105 @@ def test_list_rejects_bad_arguments_before_any_request(
         "https://user@api.assemblyai.com/v2/transcript?limit=2&before_id=t2",  # userinfo
     ],
 )
-def test_list_refuses_foreign_prev_url(hook: AssemblyAIHook, api: respx.MockRouter, foreign: str) -> None:
-    api.get(LIST).respond(200, json=list_page(["t1", "t2"], foreign))
+def test_list_never_requests_a_foreign_prev_url(
+    hook: AssemblyAIHook, api: respx.MockRouter, foreign: str
+) -> None:
+    """The next page is read from the base URL with before_id; the link itself is never requested."""
+    seen: list[str] = []
+    pages = {None: list_page(["t1", "t2"], foreign), "t2": list_page(["t3"], None)}
+    own = api.get(LIST).mock(side_effect=_paged(pages, seen))
     elsewhere = api.route(url__startswith=foreign.split("/v2")[0]).respond(200, json=list_page([], None))
-    with pytest.raises(AssemblyAIError, match="Refusing to follow a link to") as info:
-        list(hook.list_transcripts(limit=2))
+
+    assert [item.id for item in hook.list_transcripts(limit=2)] == ["t1", "t2", "t3"]
+
     assert elsewhere.call_count == 0  # the key never went there
-    assert "is not on the connection's base URL https://api.assemblyai.com" in str(info.value)
-    assert TEST_API_KEY not in str(info.value)
+    assert seen == [f"{LIST}?limit=2", f"{LIST}?limit=2&before_id=t2"]
+    assert [call.request.headers["authorization"] for call in own.calls] == [TEST_API_KEY] * 2
 
 
-async def test_alist_refuses_foreign_prev_url(
+async def test_alist_never_requests_a_foreign_prev_url(
     hook: AssemblyAIHook, api: respx.MockRouter, shared_clients: None
 ) -> None:
-    api.get(LIST).respond(200, json=list_page(["t1"], "https://evil.example/v2/transcript?before_id=t1"))
+    seen: list[str] = []
+    pages = {
+        None: list_page(["t1"], "https://evil.example/v2/transcript?before_id=t1", limit=1),
+        "t1": list_page([], None, limit=1),
+    }
+    api.get(LIST).mock(side_effect=_paged(pages, seen))
     elsewhere = api.route(host="evil.example").respond(200, json=list_page([], None))
-    with pytest.raises(AssemblyAIError, match=r"Refusing to follow a link to https://evil\.example"):
-        _ = [item async for item in hook.alist_transcripts()]
+
+    assert [item.id async for item in hook.alist_transcripts(limit=1)] == ["t1"]
     assert elsewhere.call_count == 0
+    assert seen == [f"{LIST}?limit=1", f"{LIST}?limit=1&before_id=t1"]
 
 
-def test_list_detects_a_prev_url_loop(hook: AssemblyAIHook, api: respx.MockRouter) -> None:
+def test_list_pages_with_before_id_keeping_the_filters(hook: AssemblyAIHook, api: respx.MockRouter) -> None:
+    """Page 2 keeps status, created_on and limit, whatever the API's prev_url says."""
+    seen: list[str] = []
+    pages = {
+        None: list_page(["t1", "t2"], f"{LIST}?limit=2&before_id=t2"),  # a link without the filters
+        "t2": list_page(["t3"], None),
+    }
+    api.get(LIST).mock(side_effect=_paged(pages, seen))
+
+    items = hook.list_transcripts(status="error", created_on="2024-03-11", limit=2)
+
+    assert [item.id for item in items] == ["t1", "t2", "t3"]
+    assert seen[1] == f"{LIST}?limit=2&status=error&created_on=2024-03-11&before_id=t2"
+
+
+@pytest.mark.parametrize(
+    ("prev_url", "requests"),
+    [
+        (None, 1),  # the API's end signal: no older page
+        (f"{LIST}?limit=2&before_id=t2", 2),  # a link: one more page is read (it is empty)
+    ],
+)
+def test_list_ends_at_a_null_prev_url_or_an_empty_page(
+    hook: AssemblyAIHook, api: respx.MockRouter, prev_url: str | None, requests: int
+) -> None:
+    seen: list[str] = []
+    api.get(LIST).mock(
+        side_effect=_paged({None: list_page(["t1", "t2"], prev_url), "t2": list_page([], None)}, seen)
+    )
+    assert [item.id for item in hook.list_transcripts(limit=2)] == ["t1", "t2"]
+    assert len(seen) == requests
+
+
+def test_list_without_prev_url_ends_at_a_short_page(hook: AssemblyAIHook, api: respx.MockRouter) -> None:
+    """A gateway that drops page_details.prev_url: a full page goes on, a short one ends the walk."""
+    seen: list[str] = []
+    pages = {None: list_page(["t1", "t2"], None), "t2": list_page(["t3"], None)}
+    for page in pages.values():
+        del page["page_details"]["prev_url"]
+    api.get(LIST).mock(side_effect=_paged(pages, seen))
+
+    assert [item.id for item in hook.list_transcripts(limit=2)] == ["t1", "t2", "t3"]
+    assert len(seen) == 2
+
+
+def test_list_detects_a_page_that_does_not_advance(hook: AssemblyAIHook, api: respx.MockRouter) -> None:
+    """An API (or gateway) that ignores before_id would serve page 1 forever: stop with an error."""
     seen: list[str] = []
     pages = {
         None: list_page(["t1", "t2"], f"{LIST}?limit=2&before_id=t2"),
-        "t2": list_page(["t3", "t4"], f"{LIST}?limit=2"),  # back to the first page
+        "t2": list_page(["t1", "t2"], f"{LIST}?limit=2&before_id=t2"),  # before_id ignored
     }
     api.get(LIST).mock(side_effect=_paged(pages, seen))
-    with pytest.raises(AssemblyAIError, match="list loops"):
+    with pytest.raises(
+        AssemblyAIError,
+        match=r"list \(connection 'assemblyai_default', region us\) loops: .*before_id=t2, already used",
+    ):
         list(hook.list_transcripts(limit=2))
     assert len(seen) == 2
 
 
-async def test_alist_detects_a_self_referencing_page(
+async def test_alist_detects_a_page_ending_with_the_cursor_it_was_read_with(
     hook: AssemblyAIHook, api: respx.MockRouter, shared_clients: None
 ) -> None:
-    route = api.get(LIST).respond(200, json=list_page(["t1"], f"{LIST}?limit=200"))
-    with pytest.raises(AssemblyAIError, match="already visited"):
-        _ = [item async for item in hook.alist_transcripts()]
+    route = api.get(LIST).respond(200, json=list_page(["t1"], f"{LIST}?limit=200&before_id=t1"))
+    with pytest.raises(AssemblyAIError, match="already used"):
+        _ = [item async for item in hook.alist_transcripts(before_id="t1")]
     assert route.call_count == 1
 
 
@@ -400,7 +462,9 @@ BAD_IDS: list[object] = [
     "abc#x",
     "abc%2Fdef",
     "a b",
-    "abc\n",
+    "abc\ndef",
+    "None",
+    " null ",
     "\u0430bc",  # Cyrillic small a
     "x" * 10_000,
     123,
@@ -419,8 +483,8 @@ def test_bad_transcript_id_sends_nothing(
     with pytest.raises(ValueError, match="transcript_id") as info:
         getattr(hook, method)(bad_id)
     message = str(info.value)
-    if bad_id == "":
-        assert "must not be empty" in message
+    if bad_id in ("", None):
+        assert "there is no transcript id, most likely because an upstream task returned nothing" in message
     elif isinstance(bad_id, str):
         assert repr(bad_id)[:30] in message  # names the value (shortened when long)
     else:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -12,6 +15,7 @@ import respx
 from airflow_provider_assemblyai.exceptions import AssemblyAIConfigError
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, ConnectionSettings
 from tests.conftest import TEST_API_KEY
+from tests.example_dags.dag_runner import AIRFLOW_3
 from tests.hooks.api_bodies import EU, US, transcript_body
 
 
@@ -235,3 +239,44 @@ def test_key_is_not_in_reprs(hook: AssemblyAIHook) -> None:
 def test_key_is_stripped(set_connection: Callable[..., None]) -> None:
     set_connection(password=f"  {TEST_API_KEY}\n")
     assert AssemblyAIHook().settings.api_key == TEST_API_KEY
+
+
+# -- Airflow 3's short-secret warning (issue 15, item 7) ---------------------------------------------
+
+SHORT_SECRET_WARNING = "Skipping masking for a secret as it's too short (<5 chars)"
+READ_CONNECTION = """
+import logging, sys
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+hook = AssemblyAIHook()
+hook.log.info("Connected to region %s", hook.region)
+"""
+
+
+@pytest.mark.parametrize("extra", [{"region": "us"}, {"region": "eu"}, {}], ids=["us", "eu", "no-region"])
+def test_the_short_secret_warning_comes_from_airflow_for_a_region_in_the_extra(
+    extra: dict[str, str],
+) -> None:
+    """
+    Airflow 3 warns once per process when a connection extra holds a value under 5 characters (it
+    warns before checking whether the key is sensitive; ``region`` is not, so it is never masked).
+    Airflow 2.11 has no such check. A US connection can leave ``region`` out (the default) and
+    sees no warning.
+    """
+    connection = {"conn_type": "assemblyai", "password": TEST_API_KEY, "extra": extra}
+    env = {**os.environ, "AIRFLOW_CONN_ASSEMBLYAI_DEFAULT": json.dumps(connection)}
+    result = subprocess.run(
+        [sys.executable, "-c", READ_CONNECTION],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    output = result.stdout + result.stderr
+
+    region = extra.get("region", "us")
+    expected = 1 if AIRFLOW_3 and "region" in extra else 0
+    assert output.count(SHORT_SECRET_WARNING) == expected, output
+    assert f"Connected to region {region}" in output  # the region is never masked
+    assert TEST_API_KEY not in output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -18,6 +19,7 @@ from airflow_provider_assemblyai.exceptions import (
     TranscriptNotFoundError,
 )
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from tests.conftest import TEST_API_KEY
 from tests.hooks.api_bodies import US, transcript_body
 
@@ -59,9 +61,10 @@ def test_4xx_is_mapped_and_not_retried(
         method,
         "/v2/transcript/abc",
     )
-    assert f"AssemblyAI {method} /v2/transcript/abc (us) failed with HTTP {status}: {body['error']}" in str(
-        error
-    )
+    where = f"AssemblyAI {method} /v2/transcript/abc (connection 'assemblyai_default', region us)"
+    assert f"{where} failed with HTTP {status}: {body['error']}" in str(error)
+    hint = "A transcript exists only in the region where it was created: if it is in the EU region"
+    assert (hint in str(error)) == (error_class is TranscriptNotFoundError)
     assert route.call_count == 1
 
 
@@ -241,3 +244,57 @@ async def test_key_never_in_async_errors_or_logs(
     assert "retry 2 of 2" in logged
     for text in (str(info.value), repr(info.value), str(info.value.api_error), logged):
         assert TEST_API_KEY not in text
+
+
+# -- every API error names the connection and its region; a not-found hints at the other region ------
+
+
+@pytest.mark.parametrize(("region", "other"), [("us", "eu"), ("eu", "us")])
+async def test_a_transcript_of_the_other_region_is_not_found_naming_connection_region_and_hint(
+    assemblyai_emulator: AssemblyAIEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    shared_clients: None,
+    region: str,
+    other: str,
+) -> None:
+    """The issue's case: an EU transcript deleted through a US connection (and the reverse)."""
+    emu = assemblyai_emulator
+    tid = emu.create_transcript(other, status="completed")
+    monkeypatch.setenv("AIRFLOW_CONN_RETENTION", emu.connection_json(region))
+    hook = AssemblyAIHook("retention")
+    expected = (
+        f"AssemblyAI DELETE /v2/transcript/{tid} (connection 'retention', region {region}) failed with "
+        "HTTP 400: Transcript lookup error, transcript id not found. A transcript exists only in the "
+        f"region where it was created: if it is in the {other.upper()} region, use a connection with "
+        f"region '{other}'"
+    )
+
+    with pytest.raises(TranscriptNotFoundError) as sync_error:
+        hook.delete_transcript(tid)
+    with pytest.raises(TranscriptNotFoundError) as async_error:
+        await hook.adelete_transcript(tid)
+
+    assert str(sync_error.value) == str(async_error.value) == expected
+    assert not emu.is_deleted(other, tid)
+
+
+async def test_transport_errors_name_the_connection_and_region(
+    set_connection: Callable[..., None], shared_clients: None
+) -> None:
+    with socket.socket() as unused:  # bound but not listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        set_connection(
+            "eu_archive", region="eu", base_url=f"http://127.0.0.1:{unused.getsockname()[1]}", max_retries=0
+        )
+        hook = AssemblyAIHook("eu_archive")
+        with pytest.raises(AssemblyAITransportError) as sync_error:
+            hook.get_transcript("abc")
+        with pytest.raises(AssemblyAITransportError) as async_error:
+            await hook.aget_transcript("abc")
+
+    for error in (sync_error.value, async_error.value):
+        assert str(error).startswith(
+            "AssemblyAI GET /v2/transcript/abc (connection 'eu_archive', region eu) got no usable "
+            "response: ConnectError"
+        )
+        assert TEST_API_KEY not in str(error)

@@ -145,8 +145,9 @@ def test_missing_ok_logs_a_warning_and_returns_none(
 
     assert (get.call_count, delete.call_count) == ((1, 0) if wait else (0, 1))
     text = logs()
-    assert f"Transcript {TID} does not exist in region us" in text
-    assert "missing_ok=True" in text
+    assert f"Transcript {TID} not found; nothing to delete (missing_ok=True): AssemblyAI " in text
+    assert "(connection 'assemblyai_default', region us) failed with HTTP" in text
+    assert "A transcript exists only in the region where it was created: if it is in the EU region" in text
     assert "Deleted transcript" not in text
 
 
@@ -251,11 +252,25 @@ def test_a_delete_whose_answer_was_lost_is_confirmed_by_a_get(
 
 @pytest.mark.parametrize("final_status", ["completed", "error"])
 def test_waits_until_terminal_then_deletes(
-    emulator: AssemblyAIEmulator, logs: Callable[[], str], final_status: str
+    set_connection: Callable[..., None], logs: Callable[[], str], final_status: str
 ) -> None:
-    tid = emulator.create_transcript("us", status="queued", completes_in=1.0, final_status=final_status)
+    with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emulator:
+        set_connection(base_url=emulator.base_url("us"), region="us")
+        tid = emulator.create_transcript("us", status="queued", completes_in=60, final_status=final_status)
+        stop = threading.Event()
+        watcher = threading.Thread(target=complete_after_polls, args=(emulator, tid, 2, stop), daemon=True)
+        watcher.start()
+        try:
+            result = make(transcript_id=tid, poll_interval=0.1).execute(CONTEXT)
+        finally:
+            stop.set()
+            watcher.join(10)
+        _check_waited_then_deleted(emulator, tid, result, logs(), final_status)
 
-    result = make(transcript_id=tid, poll_interval=0.1).execute(CONTEXT)
+
+def _check_waited_then_deleted(
+    emulator: AssemblyAIEmulator, tid: str, result: Any, text: str, final_status: str
+) -> None:
 
     assert result == emulator.get("us", tid)
     assert emulator.is_deleted("us", tid)
@@ -263,7 +278,6 @@ def test_waits_until_terminal_then_deletes(
     assert methods[-1] == ("DELETE", 200)
     assert len(methods) >= 3  # queued, ..., terminal, then the DELETE
     assert set(methods[:-1]) == {("GET", 200)}
-    text = logs()
     assert f"Transcript {tid} is queued; waiting until it is completed or error" in text
     assert f"(region us, status {final_status})" in text
 
@@ -394,8 +408,10 @@ def test_execute_complete_raises_on_anything_but_success(
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        (None, "NoneType None"),
-        ("", "must not be empty"),
+        (None, "transcript_id is None: there is no transcript id"),
+        ("", "transcript_id is empty (''): there is no transcript id"),
+        ("None", "transcript_id is 'None': there is no transcript id, most likely because an upstream"),
+        (" null\n", "transcript_id is ' null\\n': there is no transcript id"),
         ("None/../x", "'None/../x'"),
         ("abc def", "'abc def'"),
         ("a" * 129, "129 characters"),

@@ -203,3 +203,160 @@ def test_audit_fields_name_the_task_with_an_integer_try_number() -> None:
         "try_number": 2,
     }
     assert _purge_audit_fields({}) == {}  # type: ignore[typeddict-item]
+
+
+# -- per-run arguments: templated, checked when plain, and again once rendered ----------------------
+
+
+def test_per_run_arguments_are_template_fields() -> None:
+    assert {
+        "transcript_ids",
+        "older_than",
+        "created_before",
+        "statuses",
+        "max_deletions",
+        "is_dry_run",
+    } <= set(PurgeTranscriptsOperator.template_fields)
+    op = PurgeTranscriptsOperator(
+        task_id="templated",
+        older_than="{{ params.older_than }}",
+        statuses="{{ params.statuses }}",
+        max_deletions="{{ params.max_deletions }}",
+        dry_run="{{ dag_run.conf.get('dry_run', False) }}",
+    )
+    assert (op.older_than, op.is_dry_run) == (
+        "{{ params.older_than }}",
+        "{{ dag_run.conf.get('dry_run', False) }}",
+    )
+    assert callable(op.dry_run)  # BaseOperator's method is untouched
+
+
+@pytest.mark.parametrize(
+    ("changes", "normalised"),
+    [
+        ({"older_than": "P30D"}, {"older_than": timedelta(days=30)}),
+        ({"older_than": "pt12h"}, {"older_than": timedelta(hours=12)}),
+        ({"older_than": "P0D"}, {"older_than": timedelta(0)}),
+        ({"statuses": "completed, error"}, {"statuses": ("completed", "error")}),
+        ({"statuses": "['error']"}, {"statuses": ("error",)}),
+        ({"max_deletions": "250"}, {"max_deletions": 250}),
+        ({"max_deletions": "None"}, {"max_deletions": None}),
+        ({"dry_run": "True"}, {"is_dry_run": True}),
+        ({"dry_run": " false "}, {"is_dry_run": False}),
+        ({"dry_run": "yes"}, {"is_dry_run": True}),
+    ],
+)
+def test_plain_text_values_are_parsed_when_the_task_is_defined(
+    changes: dict[str, Any], normalised: dict[str, Any]
+) -> None:
+    op = PurgeTranscriptsOperator(**(OK | changes))
+    assert {name: getattr(op, name) for name in normalised} == normalised
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"older_than": "30"},
+            "got '30', a number without a unit (days? seconds?), refused rather than guessed",
+        ),
+        ({"older_than": 2.5}, "got 2.5, a number without a unit"),
+        ({"older_than": "P1M"}, "months and years have no fixed length, use days"),
+        (
+            {"older_than": "30 days, 0:00:00"},
+            "render an ISO 8601 duration instead, e.g. 'P{{ params.days }}D'",
+        ),
+        ({"older_than": "-P1D"}, "got '-P1D'"),
+        ({"dry_run": "maybe"}, "dry_run must be true or false"),
+        ({"dry_run": 1}, "got 1: refusing to guess whether to delete"),
+        ({"dry_run": None}, "got None"),
+        ({"max_deletions": "ten"}, "max_deletions must be an integer >= 1 (or None), got 'ten'"),
+        ({"max_deletions": ""}, "got ''"),
+        ({"statuses": "completed,queued"}, "never deletes queued"),
+        ({"statuses": "[completed"}, "statuses must be a list of statuses, got '[completed'"),
+    ],
+)
+def test_bad_plain_per_run_values_are_refused_when_the_task_is_defined(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PurgeTranscriptsOperator(**(OK | changes))
+
+
+PER_RUN_DAG = """
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
+
+with DAG(
+    dag_id="purge_per_run",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    params={"older_than": "P30D", "statuses": "completed,error", "max_deletions": 100},
+):
+    PurgeTranscriptsOperator(
+        task_id="purge",
+        dry_run="{{ dag_run.conf.get('dry_run', False) }}",
+        older_than="{{ params.older_than }}",
+        statuses="{{ params.statuses }}",
+        max_deletions="{{ params.max_deletions }}",
+    )
+"""
+
+
+def test_one_dag_triggered_as_a_dry_run_then_for_real(
+    emu: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The issue's use: trigger with {"dry_run": true} first, then for real, from params and conf."""
+    now = datetime.now(timezone.utc)
+    old = [emu.create_transcript("us", created=now - timedelta(days=40 + i)) for i in range(4)]
+    queued = emu.create_transcript("us", status="queued", created=now - timedelta(days=45))
+    recent = emu.create_transcript("us", created=now - timedelta(days=5))
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "purge_per_run.py").write_text(PER_RUN_DAG, encoding="utf-8")
+
+    preview = run_dag(monkeypatch, folder, "purge_per_run", {"dry_run": True})
+
+    assert task_states(preview)[("purge", -1)] == "success"
+    summary = xcom(preview, "purge")
+    assert (summary["dry_run"], summary["would_delete"], summary["deleted"]) == (True, 4, 0)
+    assert sorted(summary["would_delete_ids"]) == sorted(old)
+    assert emu.requests_for(method="DELETE") == []
+
+    real = run_dag(monkeypatch, folder, "purge_per_run", {"dry_run": "false"})
+
+    assert task_states(real)[("purge", -1)] == "success"
+    summary = xcom(real, "purge")
+    assert (summary["dry_run"], summary["deleted"]) == (False, 4)
+    assert all(emu.is_deleted("us", tid) for tid in old)
+    assert not emu.is_deleted("us", queued)
+    assert not emu.is_deleted("us", recent)
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"dry_run": "maybe"},
+        {"older_than": "30"},  # a param overridden by the run's conf: no unit
+        {"statuses": "completed,processing"},
+        {"max_deletions": "lots"},
+    ],
+)
+def test_wrongly_rendered_per_run_values_fail_before_any_request(
+    emu: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, conf: dict[str, str]
+) -> None:
+    emu.create_transcript("us", created=datetime.now(timezone.utc) - timedelta(days=40))
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "purge_per_run.py").write_text(PER_RUN_DAG, encoding="utf-8")
+
+    run = run_dag(monkeypatch, folder, "purge_per_run", conf)
+
+    assert task_states(run)[("purge", -1)] == "failed"
+    assert emu.requests == []

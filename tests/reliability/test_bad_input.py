@@ -46,15 +46,15 @@ def no_requests(emu: AssemblyAIEmulator) -> None:
 @bad_ids
 def test_sync_hook_refuses_bad_ids(emu: AssemblyAIEmulator, value: object, named: str) -> None:
     hook = AssemblyAIHook()
-    calls: list[Callable[[], object]] = [
-        lambda: hook.get_transcript(value),  # type: ignore[arg-type]
-        lambda: hook.delete_transcript(value),  # type: ignore[arg-type]
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("transcript_id", lambda: hook.get_transcript(value)),  # type: ignore[arg-type]
+        ("transcript_id", lambda: hook.delete_transcript(value)),  # type: ignore[arg-type]
     ]
     if value is not None:  # before_id=None / after_id=None mean "no filter"
-        calls.append(lambda: next(hook.list_transcripts(before_id=value)))  # type: ignore[arg-type]
-        calls.append(lambda: next(hook.list_transcripts(after_id=value)))  # type: ignore[arg-type]
-    for call in calls:
-        with pytest.raises(ValueError, match="transcript_id") as info:
+        calls.append(("before_id", lambda: next(hook.list_transcripts(before_id=value))))  # type: ignore[arg-type]
+        calls.append(("after_id", lambda: next(hook.list_transcripts(after_id=value))))  # type: ignore[arg-type]
+    for argument, call in calls:
+        with pytest.raises(ValueError, match=argument) as info:
             call()
         assert named in str(info.value)
         assert not isinstance(info.value, AssemblyAIConfigError)
@@ -71,21 +71,21 @@ async def test_async_hook_refuses_bad_ids(
             await call(value)  # type: ignore[arg-type]
         assert named in str(info.value)
     if value is not None:
-        with pytest.raises(ValueError, match="transcript_id"):
+        with pytest.raises(ValueError, match="before_id"):
             await hook.alist_transcripts(before_id=value).__anext__()  # type: ignore[arg-type]
     no_requests(emu)
 
 
 @bad_ids
 def test_delete_operator_refuses_bad_ids(emu: AssemblyAIEmulator, value: object, named: str) -> None:
+    """A literal string id is checked when the task is defined (as the sensor does); the rest when it runs."""
     for deferrable in (False, True):
-        operator = DeleteTranscriptOperator(
-            task_id="delete",
-            transcript_id=value,  # type: ignore[arg-type]
-            deferrable=deferrable,
-        )
         with pytest.raises(ValueError, match="transcript_id") as info:
-            operator.execute(CONTEXT)
+            DeleteTranscriptOperator(
+                task_id="delete",
+                transcript_id=value,  # type: ignore[arg-type]
+                deferrable=deferrable,
+            ).execute(CONTEXT)
         assert named in str(info.value)
     no_requests(emu)
 
@@ -275,6 +275,92 @@ def test_bad_ids_from_params_and_xcom_fail_the_tasks_in_a_dag_run(
         assert message in output
     no_requests(emu)
     assert not emu.is_deleted("us", good)
+
+
+NOTHING_DAG = """
+    from __future__ import annotations
+
+    from datetime import datetime
+
+    from airflow.providers.common.compat.sdk import DAG, task
+
+    from airflow_provider_assemblyai.operators.assemblyai import (
+        DeleteTranscriptOperator,
+        PurgeTranscriptsOperator,
+    )
+    from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor
+
+    NOTHING = "{{ ti.xcom_pull('produce') }}"
+
+    for native in (False, True):
+        with DAG(
+            dag_id=f"reliability_upstream_returned_nothing_{'native' if native else 'text'}",
+            schedule=None,
+            start_date=datetime(2025, 1, 1),
+            catchup=False,
+            render_template_as_native_obj=native,
+        ):
+
+            @task
+            def produce() -> None:
+                return None  # e.g. a lookup that found nothing
+
+            nothing = produce()
+            nothing >> [
+                DeleteTranscriptOperator(task_id="delete_missing_ok", transcript_id=NOTHING, missing_ok=True),
+                DeleteTranscriptOperator(
+                    task_id="delete_missing_ok_deferrable",
+                    transcript_id=NOTHING,
+                    missing_ok=True,
+                    deferrable=True,
+                ),
+                TranscriptSensor(task_id="sensor", transcript_id=NOTHING, timeout=30, poke_interval=1),
+                TranscriptSensor(
+                    task_id="sensor_deferrable", transcript_id=NOTHING, timeout=30, deferrable=True
+                ),
+                PurgeTranscriptsOperator(task_id="purge_ids", transcript_ids=NOTHING),
+            ]
+"""
+
+
+@pytest.mark.parametrize("rendering", ["text", "native"])
+def test_an_upstream_task_that_returned_nothing_fails_every_task_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    emu: AssemblyAIEmulator,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    rendering: str,
+) -> None:
+    """None renders as 'None' (or None natively): never a request, and never a green missing_ok task."""
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("_AIRFLOW__SKIP_DATABASE_EXECUTOR_COMPATIBILITY_CHECK", "1")  # Airflow 2 sensors
+    old = emu.seed(5, "us", span=timedelta(days=60))  # what a purge of "None" must not touch
+    folder = dag_folder(tmp_path, {"nothing": NOTHING_DAG})
+
+    run = run_dag(monkeypatch, folder, f"reliability_upstream_returned_nothing_{rendering}")
+
+    states = task_states(run)
+    assert states.pop(("produce", -1)) == "success"
+    assert states == {
+        (task_id, -1): "failed"
+        for task_id in (
+            "delete_missing_ok",
+            "delete_missing_ok_deferrable",
+            "sensor",
+            "sensor_deferrable",
+            "purge_ids",
+        )
+    }
+    output = "\n".join([*capfd.readouterr(), caplog.text])
+    shown = "None" if rendering == "native" else "'None'"
+    assert (
+        f"transcript_id is {shown}: there is no transcript id, most likely because an upstream task" in output
+    )
+    assert f"transcript_ids is {shown}: there is no list of transcript ids" in output
+    no_requests(emu)
+    assert emu.ids("us", deleted=True) == []
+    assert len(old) == 5
 
 
 # -- operator arguments --------------------------------------------------------------------------

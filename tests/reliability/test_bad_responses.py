@@ -195,54 +195,65 @@ def test_a_list_item_without_id_is_a_clear_error(api: respx.MockRouter, hook: As
         list(hook.list_transcripts())
 
 
-def test_a_list_page_whose_prev_url_is_itself_stops_with_an_error(
+def _pages_by_before_id(api: respx.MockRouter, pages: dict[str | None, dict[str, Any]]) -> respx.Route:
+    """Answer ``GET /v2/transcript`` with ``pages[before_id]`` (None: the first page)."""
+    return api.get(f"{US}/v2/transcript").mock(
+        side_effect=lambda request: httpx.Response(200, json=pages[request.url.params.get("before_id")])
+    )
+
+
+def test_a_list_that_ignores_before_id_stops_with_an_error(
     api: respx.MockRouter, hook: AssemblyAIHook
 ) -> None:
-    first = f"{US}/v2/transcript?limit=200"
-    route = api.get(f"{US}/v2/transcript").respond(200, json=list_page(["a", "b"], first))
+    """Page 1 again for before_id=b (a gateway that drops the query): stop instead of paging forever."""
+    first = list_page(["a", "b"], f"{US}/v2/transcript?limit=200&before_id=b")
+    route = _pages_by_before_id(api, {None: first, "b": first})
 
     with pytest.raises(AssemblyAIError, match="loops"):
         list(hook.list_transcripts())
 
-    assert route.call_count == 1
+    assert route.call_count == 2
 
 
-def test_a_two_page_prev_url_cycle_stops_with_an_error(api: respx.MockRouter, hook: AssemblyAIHook) -> None:
-    first = f"{US}/v2/transcript?limit=200"
-    second = f"{US}/v2/transcript?limit=200&before_id=b"
-    api.get(second).respond(200, json=list_page(["c"], first))
-    api.get(first).respond(200, json=list_page(["a", "b"], second))
+def test_a_two_page_cycle_stops_with_an_error(api: respx.MockRouter, hook: AssemblyAIHook) -> None:
+    link = f"{US}/v2/transcript?limit=200&before_id=x"  # never requested; only non-null matters
+    _pages_by_before_id(
+        api,
+        {
+            None: list_page(["a", "b"], link),
+            "b": list_page(["c", "d"], link),
+            "d": list_page(["a", "b"], link),
+        },
+    )
 
     seen: list[str] = []
     with pytest.raises(AssemblyAIError, match="loops"):
         seen.extend(item.id for item in hook.list_transcripts())
 
-    assert seen == ["a", "b"]  # the looping page is refused whole
-    assert len(api.calls) == 2
+    assert seen == ["a", "b", "c", "d"]  # the looping page is refused whole
+    assert len(api.calls) == 3
 
 
-async def test_a_prev_url_loop_stops_the_async_list_too(
+async def test_a_list_loop_stops_the_async_list_too(
     api: respx.MockRouter, hook: AssemblyAIHook, shared_clients: None
 ) -> None:
-    first = f"{US}/v2/transcript?limit=200"
-    api.get(f"{US}/v2/transcript").respond(200, json=list_page(["a"], first))
+    page = list_page(["a"], f"{US}/v2/transcript?limit=200&before_id=a")
+    _pages_by_before_id(api, {None: page, "a": page})
 
     with pytest.raises(AssemblyAIError, match="loops"):
         [item async for item in hook.alist_transcripts()]
-    assert len(api.calls) == 1
+    assert len(api.calls) == 2
 
 
 def test_a_purge_scan_stops_on_a_looping_list_and_reports_what_it_did(
     api: respx.MockRouter, hook: AssemblyAIHook
 ) -> None:
-    first = f"{US}/v2/transcript?limit=200"
-    second = f"{US}/v2/transcript?limit=200&before_id=b"
+    link = f"{US}/v2/transcript?limit=200&before_id=x"
     old = "2020-01-01T00:00:00"
-    page1, page2 = list_page(["a", "b"], second), list_page(["c"], first)
+    page1, page2 = list_page(["a", "b"], link), list_page(["c", "b"], link)  # page 2 ends where page 1 did
     page1["transcripts"] = [list_item(i, created=old) for i in ("a", "b")]
-    page2["transcripts"] = [list_item("c", created=old)]
-    api.get(second).respond(200, json=page2)
-    api.get(first).respond(200, json=page1)
+    page2["transcripts"] = [list_item(i, created=old) for i in ("c", "b")]
+    _pages_by_before_id(api, {None: page1, "b": page2})
     deletes = api.delete(url__regex=rf"^{US}/v2/transcript/(?P<tid>\w+)$").mock(
         side_effect=lambda request, tid: httpx.Response(200, json=deleted_body(tid))
     )

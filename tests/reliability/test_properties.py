@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_assemblyai.exceptions import AssemblyAIError
@@ -68,6 +68,7 @@ def hook() -> Iterator[AssemblyAIHook]:
 def test_every_id_of_the_alphabet_up_to_128_is_accepted_and_addresses_exactly_its_path(
     hook: AssemblyAIHook, transcript_id: str
 ) -> None:
+    assume(transcript_id.lower() not in ("none", "null"))  # what a template renders for no value
     assert validate_transcript_id(transcript_id) == transcript_id
     seen: list[httpx.Request] = []
 
@@ -90,6 +91,7 @@ def test_any_character_outside_the_alphabet_is_refused_before_any_request(
     hook: AssemblyAIHook, prefix: str, bad: str, suffix: str
 ) -> None:
     value = prefix + bad + suffix
+    assume(not set(value.strip()) <= set(ALPHABET))  # surrounding whitespace alone is stripped
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as api:
         anything = api.route().respond(200, json={"id": "x", "status": "completed"})
         for call in (validate_transcript_id, hook.get_transcript, hook.delete_transcript):
@@ -116,8 +118,30 @@ def test_ids_longer_than_128_are_refused(value: str) -> None:
     | st.dictionaries(valid_ids, valid_ids)
 )
 def test_non_strings_are_refused(value: object) -> None:
-    with pytest.raises(ValueError, match=f"must be a string, got {type(value).__name__}"):
+    expected = (
+        "is None: there is no transcript id"
+        if value is None
+        else f"must be a string, got {type(value).__name__}"
+    )
+    with pytest.raises(ValueError, match=expected):
         validate_transcript_id(value)
+
+
+@PROPERTY_SETTINGS
+@given(transcript_id=valid_ids, before=st.text(" \t\n\r", max_size=3), after=st.text(" \t\n\r", max_size=3))
+def test_surrounding_whitespace_is_stripped_then_the_id_validated(
+    transcript_id: str, before: str, after: str
+) -> None:
+    assume(transcript_id.lower() not in ("none", "null"))
+    assert validate_transcript_id(before + transcript_id + after) == transcript_id
+
+
+@pytest.mark.parametrize("rendered", ["None", "none", "null", "NULL", "", "   ", " None\n"])
+def test_what_a_template_renders_for_nothing_is_refused(rendered: str) -> None:
+    with pytest.raises(
+        ValueError, match="there is no transcript id, most likely because an upstream task returned nothing"
+    ):
+        validate_transcript_id(rendered)
 
 
 # -- parsing ---------------------------------------------------------------------------------------

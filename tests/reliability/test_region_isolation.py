@@ -158,8 +158,10 @@ def real_eu(api: respx.MockRouter, set_connection: Callable[..., None]) -> respx
     """EU routes that answer like the API; returns the US route, which fails any request sent to it."""
     set_connection(region="eu")
     page2 = f"{EU}/v2/transcript?limit=2&before_id=b"
-    api.get(page2).respond(200, json=list_page(["c"], None, base=EU))
-    for limit in ("2", "200"):
+    for limit in ("2", "200"):  # page 2 first: respx's params match would also take it for page 1
+        api.get(f"{EU}/v2/transcript", params={"limit": limit, "before_id": "b"}).respond(
+            200, json=list_page(["c"], None, base=EU)
+        )
         api.get(f"{EU}/v2/transcript", params={"limit": limit}).respond(
             200, json=list_page(["a", "b"], page2, base=EU)
         )

@@ -371,39 +371,61 @@ def _foreign_route(api: respx.MockRouter, link: str) -> respx.Route:
     )
 
 
+def _own_pages(api: respx.MockRouter, link: str) -> respx.Route:
+    """The connection's host: page 1 links to ``link``, page 2 (``before_id=b``) is the last."""
+    pages = {None: list_page(["a", "b"], link), "b": list_page(["c"], None)}
+    return api.get(f"{US}/v2/transcript").mock(
+        side_effect=lambda request: httpx.Response(200, json=pages[request.url.params.get("before_id")])
+    )
+
+
 @pytest.mark.parametrize("link", FOREIGN_LINKS)
-def test_a_foreign_pagination_link_is_never_followed(
+def test_a_foreign_pagination_link_is_never_requested(
     api: respx.MockRouter, link: str, set_connection: Callable[..., None]
 ) -> None:
+    """Page 2 is read from the connection's base URL with before_id; the API's link goes unused."""
     set_connection(password=CANARY_KEY)
-    own = api.get(f"{US}/v2/transcript", params={"limit": "200"}).respond(
-        200, json=list_page(["a", "b"], link)
-    )
     foreign = _foreign_route(api, link)
+    own = _own_pages(api, link)
 
-    with pytest.raises(AssemblyAIError, match="Refusing to follow a link") as info:
-        list(AssemblyAIHook().list_transcripts())
+    assert [item.id for item in AssemblyAIHook().list_transcripts()] == ["a", "b", "c"]
 
-    assert own.call_count == 1
+    assert own.call_count == 2
     assert not foreign.called
-    assert CANARY_KEY not in str(info.value)
+    sent = [
+        (c.request.url.scheme, c.request.url.netloc, c.request.headers["authorization"]) for c in api.calls
+    ]
+    assert sent == [("https", b"api.assemblyai.com", CANARY_KEY)] * 2
 
 
 @pytest.mark.parametrize("link", FOREIGN_LINKS[:3])
-async def test_a_foreign_pagination_link_is_never_followed_async(
+async def test_a_foreign_pagination_link_is_never_requested_async(
     api: respx.MockRouter, link: str, set_connection: Callable[..., None], shared_clients: None
 ) -> None:
     set_connection(password=CANARY_KEY)
-    own = api.get(f"{US}/v2/transcript", params={"limit": "200"}).respond(
-        200, json=list_page(["a", "b"], link)
-    )
     foreign = _foreign_route(api, link)
+    own = _own_pages(api, link)
 
-    with pytest.raises(AssemblyAIError, match="Refusing to follow a link"):
-        [item async for item in AssemblyAIHook().alist_transcripts()]
+    assert [item.id async for item in AssemblyAIHook().alist_transcripts()] == ["a", "b", "c"]
 
-    assert own.call_count == 1
+    assert own.call_count == 2
     assert not foreign.called
+    assert {c.request.url.host for c in api.calls} == {"api.assemblyai.com"}
+
+
+@pytest.mark.parametrize("link", FOREIGN_LINKS)
+def test_an_absolute_url_off_the_base_url_is_refused_before_sending(
+    api: respx.MockRouter, link: str, set_connection: Callable[..., None]
+) -> None:
+    """The request core itself refuses an absolute URL on another host (defence in depth)."""
+    set_connection(password=CANARY_KEY)
+    anything = api.route().respond(200, json=list_page([], None))
+
+    with pytest.raises(AssemblyAIError, match="Refusing to follow a link") as info:
+        AssemblyAIHook()._request("GET", link)
+
+    assert not anything.called
+    assert CANARY_KEY not in str(info.value)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

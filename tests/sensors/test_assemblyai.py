@@ -64,7 +64,7 @@ def sensor(transcript_id: str = "abc-123", **kwargs: Any) -> TranscriptSensor:
         ({"timeout": -1.0}, "got -1.0"),
         ({"timeout": "1h"}, "got '1h'"),
         ({"transcript_id": "../v2/transcript"}, "not a valid transcript id"),
-        ({"transcript_id": ""}, "must not be empty"),
+        ({"transcript_id": ""}, "transcript_id is empty"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_value(kwargs: dict[str, Any], match: str) -> None:

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
-from tests.testing.helpers import tr_url
+from airflow_provider_assemblyai.testing.app import Sleeper, build_app
+from tests.testing.helpers import list_page, tr_url
 
 
 def admin(emu: AssemblyAIEmulator, region: str, path: str) -> str:
@@ -109,3 +110,68 @@ def test_the_request_log_pages_and_admin_calls_stay_out_of_it(
     ]
     assert later["next"] == 3
     assert emu.counters["requests"] == 3
+
+
+# -- what the CLI's ``seed`` sends: age_days, region, deleted -----------------------------------
+
+
+def test_old_eu_transcripts_for_a_purge_try_out(emu: AssemblyAIEmulator, http: httpx.Client) -> None:
+    response = httpx.post(
+        admin(emu, "us", "transcripts"),  # any port: the region is in the body
+        json=[{"region": "eu", "status": "completed", "age_days": 120 + i / 86_400} for i in range(3)],
+    )
+    assert response.status_code == 200, response.text
+    ids = response.json()["ids"]
+    assert ids == emu.ids("eu")  # newest first: each spec a second older
+    assert emu.ids("us") == []
+    assert list_page(http, emu, "eu")["transcripts"] == []  # older than the API's 90-day list window
+    emu.configure(list_retention_days=None)
+    created = [datetime.fromisoformat(t["created"]) for t in list_page(http, emu, "eu")["transcripts"]]
+    expected = emu.clock.now().replace(tzinfo=None) - timedelta(days=120)
+    assert created == [expected - timedelta(seconds=i) for i in range(3)]
+
+
+def test_deleted_and_in_progress_ones(emu: AssemblyAIEmulator) -> None:
+    body = [
+        {"status": "completed", "deleted": True, "count": 2},
+        {"status": "processing", "completes_in": 30},
+        {"status": "processing"},
+    ]
+    gone_1, gone_2, finishing, stuck = httpx.post(admin(emu, "us", "transcripts"), json=body).json()["ids"]
+    assert emu.is_deleted("us", gone_1)
+    assert emu.is_deleted("us", gone_2)
+    emu.advance(31)
+    assert [emu.get("us", t)["status"] for t in (finishing, stuck)] == ["completed", "processing"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"region": "ap"}, "unknown region 'ap'"),
+        ({"age_days": -1}, "age_days must be a number of days >= 0, got -1"),
+        ({"age_days": "old"}, "age_days must be a number of days >= 0, got 'old'"),
+        ({"age_days": 1, "created": "2024-01-01T00:00:00"}, "give created or age_days, not both"),
+    ],
+)
+def test_bad_seed_fields_are_400_naming_the_field(
+    emu: AssemblyAIEmulator, body: object, message: str
+) -> None:
+    response = httpx.post(admin(emu, "us", "transcripts"), json=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert emu.ids("us") == emu.ids("eu") == []
+
+
+async def test_only_loopback_clients_are_answered(emu: AssemblyAIEmulator) -> None:
+    app = build_app(emu.state, "us", emu.base_url("us"), Sleeper())
+
+    async def post_from(host: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as http:
+            return await http.post("/_emulator/transcripts", json={})
+
+    refused = await post_from("192.0.2.7")
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "the emulator's admin endpoints only answer loopback clients"}
+    assert [(await post_from(host)).status_code for host in ("::1", "127.0.0.1")] == [200, 200]
+    assert len(emu.ids("us")) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -207,3 +208,36 @@ def test_seed_validates_statuses(emu: AssemblyAIEmulator) -> None:
         emu.seed(3, statuses=["finished"])
     with pytest.raises(ValueError, match="weights"):
         emu.seed(3, statuses={"completed": 0})
+
+
+def test_link_base_url_writes_every_absolute_link_on_another_host(
+    emu: AssemblyAIEmulator, http: httpx.Client
+) -> None:
+    """As the real API behind a gateway: links name the API's own host, not the one that was asked."""
+    ids = emu.seed(12)
+    emu.configure(link_base_url="https://api.assemblyai.com/")
+    upstream = "https://api.assemblyai.com/v2/transcript"
+    for region in ("us", "eu"):
+        emu.seed(3, region, statuses=["completed"])
+        page = list_page(http, emu, region, limit=2, status="completed")
+        details = page["page_details"]
+        assert details["current_url"] == f"{upstream}?limit=2&status=completed"
+        assert details["prev_url"].startswith(f"{upstream}?limit=2&status=completed&before_id=")
+        assert details["next_url"].startswith(f"{upstream}?limit=2&status=completed&after_id=")
+        assert all(t["resource_url"] == f"{upstream}/{t['id']}" for t in page["transcripts"])
+    assert emu.requests[0].path == "/v2/transcript"  # served here, whatever the links say
+    emu.configure(link_base_url=None)
+    assert list_page(http, emu, limit=1)["page_details"]["prev_url"] == (
+        f"{tr_url(emu)}?limit=1&before_id={ids[0]}"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", ["api.assemblyai.com", "ftp://api.assemblyai.com", "https://", "https://x/?a=1"]
+)
+def test_link_base_url_must_be_an_http_base_url(bad: str) -> None:
+    with pytest.raises(
+        ValueError,
+        match=re.escape("link_base_url must be an http(s) base URL") + f".*{re.escape(repr(bad))}",
+    ):
+        AssemblyAIEmulator(link_base_url=bad)

@@ -79,7 +79,7 @@ async def test_round_trip_behaves_the_same_and_never_holds_the_key(emulator: Ass
     ("kwargs", "match"),
     [
         ({"transcript_id": "../v2/transcript"}, "not a valid transcript id"),
-        ({"transcript_id": ""}, "must not be empty"),
+        ({"transcript_id": ""}, "transcript_id is empty"),
         ({"transcript_id": 123}, "must be a string"),
         ({"poll_interval": 0}, "poll_interval must be a positive number of seconds, got 0"),
         ({"poll_interval": -1.5}, "got -1.5"),
