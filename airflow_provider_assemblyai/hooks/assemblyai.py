@@ -351,14 +351,15 @@ def _parse_model(
         ) from None
 
 
-def _deleted(transcript: Transcript, settings: ConnectionSettings) -> Transcript:
+def _deleted(transcript: Transcript, path: str, settings: ConnectionSettings) -> Transcript:
+    """Return the DELETE's answer if it is in the deleted shape (``path``: the DELETE's), else raise."""
     if not transcript.is_deleted:
         raise AssemblyAIError(
-            f"{_where('DELETE', _transcript_path(transcript.id), settings)} answered without its "
-            f"deleted shape (status {transcript.status.value}); not reporting it as deleted",
+            f"{_where('DELETE', path, settings)} answered without its deleted shape "
+            f"(status {transcript.status.value}); not reporting it as deleted",
             status_code=200,
             method="DELETE",
-            path=_transcript_path(transcript.id),
+            path=path,
         )
     return transcript
 
@@ -788,8 +789,8 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        deleted = self._request("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT)
-        return _deleted(deleted, self.settings)
+        path = _transcript_path(transcript_id)
+        return _deleted(self._request("DELETE", path, shape=_TRANSCRIPT), path, self.settings)
 
     def list_transcripts(
         self,
@@ -845,8 +846,9 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        deleted = await self._arequest("DELETE", _transcript_path(transcript_id), shape=_TRANSCRIPT)
-        return _deleted(deleted, await self.aget_settings())
+        path = _transcript_path(transcript_id)
+        deleted = await self._arequest("DELETE", path, shape=_TRANSCRIPT)
+        return _deleted(deleted, path, await self.aget_settings())
 
     async def alist_transcript_page(
         self,

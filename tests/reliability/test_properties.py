@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_assemblyai.exceptions import AssemblyAIError
@@ -244,6 +244,10 @@ def test_list_pages_parse_with_extra_and_missing_optional_fields(page: dict[str,
     | transcript_bodies(),
     method=st.sampled_from(["GET", "DELETE"]),
 )
+@example(
+    body={"id": "NULL", "status": "queued"},
+    method="DELETE",
+).via("discovered failure")
 def test_the_hook_parses_or_raises_a_clear_error_never_anything_else(
     hook: AssemblyAIHook, body: dict[str, Any], method: str
 ) -> None:
