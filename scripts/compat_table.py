@@ -59,9 +59,10 @@ def _minutes(seconds: int) -> str:
 def _row(lane: str, claimed: dict[str, str], result: dict[str, Any] | None) -> str:
     combination = f"Airflow {claimed['airflow']}, Python {claimed['python']}"
     if result is None:
-        return f"| {combination} | not run | | | | | | |"
+        return f"| {combination} | - | not run | | | | | | |"
     ran = f"{result['airflow']}, Python {result['python']}"
-    stale = result["airflow"] != claimed["airflow"] or not result["python"].startswith(claimed["python"] + ".")
+    python_minor = ".".join(result["python"].split(".")[:2])
+    stale = (result["airflow"], python_minor) != (claimed["airflow"], claimed["python"])
     outcome = f"**stale** (ran {ran})" if stale else result["result"]
     counts = result["counts"]
     suite = "full" if not result["markers"] else "quick"
@@ -103,7 +104,7 @@ def render(root: Path = ROOT) -> str:
 
 def rewrite(text: str, table: str, name: str) -> str:
     """``text`` with the part between the markers replaced by ``table``."""
-    pattern = re.compile(re.escape(START) + r"\n.*?\n" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
     if len(pattern.findall(text)) != 1:
         raise ValueError(f"{name}: expected exactly one {START} ... {END} block")
     return pattern.sub(lambda _: f"{START}\n{table}\n{END}", text)
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and stale:
         print(f"out of date: {', '.join(stale)}; run python scripts/compat_table.py", file=sys.stderr)
         return 1
-    print(("checked " if args.check else "") + ", ".join(DOCUMENTS) + (" (rewritten: " + ", ".join(stale) + ")" if stale and not args.check else ""))
+    if not args.check:
+        print(f"rewrote {', '.join(stale)}" if stale else "tables already up to date")
     return 0
 
 

@@ -217,11 +217,12 @@ def test_modules_declared_to_airflow_exist(dotted: str) -> None:
 
 
 def test_base_classes_resolve_to_the_running_airflow() -> None:
-    """common-compat picks Airflow 3's Task SDK classes on 3.x and the classic ones on 2.11."""
+    """common-compat picks the Task SDK's BaseHook where the SDK has one (3.1+), the classic one before."""
     from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 
     base_modules = {cls.__module__ for cls in AssemblyAIHook.__mro__}
-    expected = "airflow.sdk.bases.hook" if AIRFLOW_MAJOR >= 3 else "airflow.hooks.base"
+    sdk_hook = AIRFLOW_MAJOR >= 3 and importlib.util.find_spec("airflow.sdk.bases.hook") is not None
+    expected = "airflow.sdk.bases.hook" if sdk_hook else "airflow.hooks.base"
     assert expected in base_modules, f"AssemblyAIHook bases on Airflow {airflow.__version__}: {base_modules}"
 
 
@@ -288,7 +289,8 @@ def test_documents_state_the_same_floor(document: str) -> None:
 def _load_compat_table() -> Any:
     """scripts/compat_table.py, which parses the lanes and renders the compatibility table."""
     spec = importlib.util.spec_from_file_location("compat_table", ROOT / "scripts" / "compat_table.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -305,7 +307,7 @@ CLASSIFIER_PYTHONS = [
 
 @pytest.mark.parametrize("lane", sorted(LANES))
 def test_each_lane_pins_its_airflow_and_the_providers_dependencies(lane: str) -> None:
-    """constraints/airflow-X.Y.txt: first line names X.Y.Z, which it pins, with everything the provider needs."""
+    """constraints/airflow-X.Y.txt names X.Y.Z on its first line, pins it and all the provider needs."""
     path = ROOT / "constraints" / f"airflow-{lane}.txt"
     airflow_pin = Version(LANES[lane]["airflow"])
     assert f"{airflow_pin.major}.{airflow_pin.minor}" == lane, f"{path.name} names Airflow {airflow_pin}"
@@ -321,7 +323,7 @@ def test_each_lane_pins_its_airflow_and_the_providers_dependencies(lane: str) ->
 
 
 def test_lanes_cover_every_claimed_airflow_minor_and_python() -> None:
-    """One lane for the floor and for every Airflow 3 minor up to the newest lane; every classifier's Python."""
+    """A lane for the floor and every Airflow 3 minor up to the newest; every classifier's Python."""
     minors = sorted(Version(lane) for lane in LANES)
     assert Version(FLOOR_TEXT) in minors
     newest = max(minors)
@@ -343,7 +345,8 @@ def test_this_run_is_a_declared_lane() -> None:
 def test_the_full_lane_is_a_lane() -> None:
     makefile = (ROOT / "Makefile").read_text()
     full = re.search(r"^FULL_LANE := (\S+)$", makefile, re.MULTILINE)
-    assert full is not None and full.group(1) in LANES
+    assert full is not None
+    assert full.group(1) in LANES
 
 
 def test_python_range_is_stated_consistently() -> None:
@@ -367,5 +370,5 @@ def test_compatibility_tables_are_generated_from_the_lane_results(document: str)
     """The committed tables are what scripts/compat_table.py renders from the committed results."""
     text = (ROOT / document).read_text()
     assert COMPAT_TABLE.rewrite(text, COMPAT_TABLE.render(ROOT), document) == text, (
-        f"{document}: the compatibility table differs from docs/lanes/*.json; run python scripts/compat_table.py"
+        f"{document}: the table differs from docs/lanes/*.json; run python scripts/compat_table.py"
     )

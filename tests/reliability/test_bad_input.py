@@ -28,7 +28,7 @@ from airflow_provider_assemblyai.operators.assemblyai import (
 from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
-from tests.conftest import TEST_API_KEY
+from tests.conftest import AIRFLOW_DROPS_NON_OBJECT_EXTRAS, TEST_API_KEY
 from tests.example_dags.dag_runner import run_dag, task_states
 from tests.reliability.helpers import BAD_ID_NAMES, BAD_IDS, dag_folder
 
@@ -360,6 +360,8 @@ def test_bad_operator_arguments_are_refused_when_the_task_is_defined(
 
 
 def _raw_connection(monkeypatch: pytest.MonkeyPatch, **fields: object) -> None:
+    if AIRFLOW_DROPS_NON_OBJECT_EXTRAS and isinstance(fields.get("extra"), str):
+        pytest.skip("Airflow 3.0.x drops this connection itself (test_garbage_extra checks that)")
     monkeypatch.setenv("AIRFLOW_CONN_ASSEMBLYAI_DEFAULT", json.dumps({"conn_type": "assemblyai", **fields}))
 
 
