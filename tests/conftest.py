@@ -17,10 +17,10 @@ from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 
 TEST_API_KEY = "test-key-7f3a9c2e51"  # distinctive, so a leak is easy to grep for
 
-#: Airflow 3.0.x drops a connection whose extra is not a JSON object while looking it up (its secrets
-#: lookup swallows the parse error), so the hook never sees it and Airflow reports "The conn_id ...
-#: isn't defined" instead of the hook's own error naming the extra.
-AIRFLOW_DROPS_NON_OBJECT_EXTRAS = airflow_version.startswith("3.0.")
+#: Airflow 3.0.x and 3.1.x drop a connection whose extra is not a JSON object while looking it up (the
+#: secrets lookup swallows the parse error), so the hook never sees it and Airflow reports "The conn_id
+#: ... isn't defined" instead of the hook's own error naming the extra. 3.2 hands it over again.
+AIRFLOW_DROPS_NON_OBJECT_EXTRAS = airflow_version.startswith(("3.0.", "3.1."))
 
 
 def skip_without_the_connection_form_toolkit() -> None:

@@ -361,7 +361,7 @@ def test_bad_operator_arguments_are_refused_when_the_task_is_defined(
 
 def _raw_connection(monkeypatch: pytest.MonkeyPatch, **fields: object) -> None:
     if AIRFLOW_DROPS_NON_OBJECT_EXTRAS and isinstance(fields.get("extra"), str):
-        pytest.skip("Airflow 3.0.x drops this connection itself (test_garbage_extra checks that)")
+        pytest.skip("Airflow 3.0 and 3.1 drop this connection themselves (test_garbage_extra checks that)")
     monkeypatch.setenv("AIRFLOW_CONN_ASSEMBLYAI_DEFAULT", json.dumps({"conn_type": "assemblyai", **fields}))
 
 
