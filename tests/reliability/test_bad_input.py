@@ -273,7 +273,7 @@ def test_bad_ids_from_params_and_xcom_fail_the_tasks_in_a_dag_run(
         "transcript_ids[1]: transcript_id '../admin' is not a valid transcript id",
         "transcript_ids must be a list of transcript ids, got dict",
     )
-    # Airflow 3.0's in-process dag.test() logs most task errors where pytest does not capture them; the
+    # Airflow 3.0's in-process dag.test() logs some task errors where pytest does not capture them; the
     # states above and the absence of requests below still show every task failed before any request.
     if not airflow_version.startswith("3.0."):
         assert [message for message in messages if message not in output] == []
