@@ -112,13 +112,16 @@ def without_airflows_mask_secret_lines(text: str, secret: str) -> str:
 
     Airflow 3's in-process test supervisor (``dag.test()``, ``airflow dags test``) logs every secret handed
     to ``mask_secret``; 3.0.x does so at the default log level (see test_secrets_cli.py). Only lines of
-    exactly that form are removed, so the key anywhere else is still found.
+    exactly that form whose masked value contains ``secret`` (the key itself, or a longer key that embeds
+    it) are removed, so the key anywhere else is still found.
 
     :param text: captured output.
     :param secret: the secret those lines carry.
     """
     line = re.compile(
-        r"\[debug\s*\]\s+Sending request\s+(?:loc=\S+\s+)?msg=MaskSecret\(value='" + re.escape(secret) + "'"
+        r"\[debug\s*\]\s+Sending request\s+(?:loc=\S+\s+)?msg=MaskSecret\(value='[^']*"
+        + re.escape(secret)
+        + "[^']*'"
     )
     return "\n".join(row for row in text.splitlines() if not line.search(row))
 
