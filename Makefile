@@ -1,41 +1,70 @@
 # Every target creates the virtualenv it needs: on a fresh clone `make demo` and `make test` are enough.
-PYTHON ?= python3
-AF3_VERSION ?= 3.3.2
-AF2_VERSION ?= 2.11.2
-VENV ?= .venv
-VENV_AF2 ?= .venv-af2
+#
+# Compatibility lanes: a lane is a constraints file constraints/airflow-X.Y.txt whose first line is
+#     # lane: airflow X.Y.Z, python 3.N
+# Everything about a lane comes from that line: the Airflow it installs, its interpreter (pyenv or
+# python3.N on PATH, see scripts/find-python; a missing one fails the lane) and its venv (.venv for the
+# full lane, .venv-X.Y for the others). Adding a lane = adding a constraints file.
+LANES := $(sort $(patsubst constraints/airflow-%.txt,%,$(wildcard constraints/airflow-*.txt)))
+# The full lane runs every test; it is also the venv of lint, demo, bench and dist.
+FULL_LANE := 3.3
+VENV := .venv
+# Extras each lane installs (LANE_EXTRAS_X.Y overrides the default for lane X.Y).
+LANE_EXTRAS := dev
+LANE_EXTRAS_3.3 := dev,bench,deployment,s3-tests
+# The other lanes: unit, emulator, DagBag, dag.test() and secret-leak suites; real Airflow processes,
+# the browser and packaging run on the full lane only. Airflow 2 lanes also leave out af3_only.
+QUICK_MARKERS := not airflow_e2e and not browser and not packaging
+# Extra pytest arguments (a partial run: its result is not recorded).
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-af2 lint test test-af3 test-af2 test-deployment deployment-deps bench bench-smoke demo browser-deps dist clean
+comma := ,
+lane_words = $(subst $(comma), ,$(shell head -n1 constraints/airflow-$(1).txt))
+lane_airflow = $(word 4,$(call lane_words,$(1)))
+lane_python = $(word 6,$(call lane_words,$(1)))
+lane_venv = $(if $(filter $(FULL_LANE),$(1)),$(VENV),.venv-$(1))
+venv_lane = $(if $(filter $(VENV),$(1)),$(FULL_LANE),$(patsubst .venv-%,%,$(1)))
+lane_extras = $(or $(LANE_EXTRAS_$(1)),$(LANE_EXTRAS))
+lane_markers = $(if $(filter $(FULL_LANE),$(1)),,-m "$(QUICK_MARKERS)$(if $(filter 2.%,$(call lane_airflow,$(1))), and not af3_only)")
+
+.PHONY: help venv venvs lint test test-lane test-af3 test-af2 test-deployment deployment-deps compat-table bench bench-smoke demo browser-deps dist clean
 
 help:
-	@echo "make demo         run the post-ETL example DAG for real against the local emulator"
-	@echo "make test         lint + full suite on Airflow $(AF3_VERSION) + unit/DagBag/dag.test suite on Airflow $(AF2_VERSION)"
-	@echo "make test-af3     lint + full suite on Airflow 3 (real scheduler/triggerer and browser tests included)"
-	@echo "make test-af2     unit, DagBag and dag.test() suites on Airflow 2.11"
-	@echo "make test-deployment  PostgreSQL + Redis + CeleryExecutor (2 workers, 2 triggerers) with faults"
-	@echo "make bench        benchmarks (slow), results in bench/results/ and docs/performance.md"
+	@echo "make demo            run the post-ETL example DAG for real against the local emulator"
+	@echo "make test            what CI runs: lint, every lane ($(LANES)), benchmark smoke, compatibility table"
+	@echo "make test-lane LANE=X.Y   one lane (inner loop); PYTEST_ARGS='tests/hooks -x' narrows it"
+	@echo "make test-af3        lint + the full lane (Airflow $(call lane_airflow,$(FULL_LANE)): everything, real Airflow processes and browser included)"
+	@echo "make test-af2        the Airflow 2.11 lane"
+	@echo "make test-deployment PostgreSQL + Redis + CeleryExecutor (2 workers, 2 triggerers) with faults"
+	@echo "make compat-table    publish the lanes' last results (.lanes/) to docs/lanes/ and regenerate the tables"
+	@echo "make bench           benchmarks (slow), results in bench/results/ and docs/performance.md"
+	@echo "lanes:"; for lane in $(LANES); do echo "  $$lane: $$(head -n1 constraints/airflow-$$lane.txt | sed 's/^# lane: //'), $(VENV)$$( [ $$lane = $(FULL_LANE) ] || echo -$$lane)"; done
 
-# A venv per Airflow major, installed with uv (pip installs uv into the venv first) from the pinned
-# constraints in constraints/, so every machine resolves the same versions.
-$(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c constraints/airflow-3.3.txt \
-		"apache-airflow==$(AF3_VERSION)" -e ".[dev,bench,deployment,s3-tests]"
-	touch $@
-
-$(VENV_AF2)/.installed: pyproject.toml constraints/airflow-2.11.txt
-	rm -rf $(VENV_AF2)
-	$(PYTHON) -m venv $(VENV_AF2)
-	$(VENV_AF2)/bin/pip install --quiet --disable-pip-version-check uv
-	$(VENV_AF2)/bin/uv pip install --quiet --python $(VENV_AF2)/bin/python -c constraints/airflow-2.11.txt \
-		"apache-airflow==$(AF2_VERSION)" -e ".[dev,s3-tests]"
+# A lane's venv, installed with uv (pip installs uv into the venv first) from the lane's pinned
+# constraints, so every machine resolves the same versions.
+.SECONDEXPANSION:
+%/.installed: constraints/airflow-$$(call venv_lane,$$*).txt pyproject.toml
+	@head -n1 $< | grep -Eqx '# lane: airflow [0-9]+\.[0-9]+\.[0-9]+, python 3\.[0-9]+' \
+		|| { echo "error: the first line of $< must be '# lane: airflow X.Y.Z, python 3.N'" >&2; exit 1; }
+	python="$$(scripts/find-python $(call lane_python,$(call venv_lane,$*)))" && rm -rf $* && "$$python" -m venv $*
+	$*/bin/pip install --quiet --disable-pip-version-check uv
+	$*/bin/uv pip install --quiet --python $*/bin/python -c $< \
+		"apache-airflow==$(call lane_airflow,$(call venv_lane,$*))" -e ".[$(call lane_extras,$(call venv_lane,$*))]"
 	touch $@
 
 venv: $(VENV)/.installed
-venv-af2: $(VENV_AF2)/.installed
+venvs: $(foreach lane,$(LANES),$(call lane_venv,$(lane))/.installed)
+
+# One lane's tests. A whole-lane run records its result in .lanes/X.Y.json (scripts/lane_results.py);
+# `make compat-table` publishes it.
+test-lane-%: $$(call lane_venv,$$*)/.installed
+	scripts/run-pytest $(call lane_venv,$*) -p scripts.lane_results $(call lane_markers,$*) \
+		$(if $(PYTEST_ARGS),$(PYTEST_ARGS),--lane-results=.lanes/$*.json)
+
+test-lane:
+	@test -n "$(filter $(LANE),$(LANES))" \
+		|| { echo "error: LANE='$(LANE)' is not a lane; the lanes are: $(LANES)" >&2; exit 1; }
+	$(MAKE) --no-print-directory test-lane-$(LANE)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -48,11 +77,8 @@ browser-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "warning: could not install chromium; the browser test will be skipped"; }
 
-test-af3: lint browser-deps
-	scripts/run-pytest $(VENV) $(PYTEST_ARGS)
-
-test-af2: venv-af2
-	scripts/run-pytest $(VENV_AF2) -m "not af3_only" $(PYTEST_ARGS)
+test-af3: lint browser-deps test-lane-$(FULL_LANE)
+test-af2: test-lane-2.11
 
 # Debian's PostgreSQL server and Redis for test-deployment: it starts instances of its own on free
 # loopback ports (never the system's services, which the packages install but do not start here).
@@ -66,7 +92,12 @@ deployment-deps:
 test-deployment: venv deployment-deps
 	$(VENV)/bin/python -m tests.deployment --result bench/results/deployment.json
 
-test: test-af3 test-af2 test-deployment bench-smoke
+test: lint browser-deps $(addprefix test-lane-,$(LANES)) test-deployment bench-smoke compat-table
+
+# Move the lanes' last results into docs/lanes/ and rewrite the tables in README.md and docs/compatibility.md.
+compat-table:
+	@if ls .lanes/*.json >/dev/null 2>&1; then mkdir -p docs/lanes && mv .lanes/*.json docs/lanes/; fi
+	python3 scripts/compat_table.py
 
 bench: venv
 	$(VENV)/bin/python -m bench
@@ -81,4 +112,4 @@ dist: venv
 	rm -rf dist && $(VENV)/bin/python -m build --outdir dist . && $(VENV)/bin/twine check dist/*
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) dist build .mypy_cache .ruff_cache .pytest_cache .airflow-home*
+	rm -rf $(VENV) .venv-* .lanes dist build .mypy_cache .ruff_cache .pytest_cache .airflow-home*

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import subprocess
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from airflow import __version__ as airflow_version
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
@@ -21,6 +23,23 @@ from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 pytest_plugins = ["tests.audit_stores"]
 
 TEST_API_KEY = "test-key-7f3a9c2e51"  # distinctive, so a leak is easy to grep for
+
+#: Airflow 3.0.x and 3.1.x drop a connection whose extra is not a JSON object while looking it up (the
+#: secrets lookup swallows the parse error), so the hook never sees it and Airflow reports "The conn_id
+#: ... isn't defined" instead of the hook's own error naming the extra. 3.2 hands it over again.
+AIRFLOW_DROPS_NON_OBJECT_EXTRAS = airflow_version.startswith(("3.0.", "3.1."))
+
+
+def skip_without_the_connection_form_toolkit() -> None:
+    """
+    Skip a connection-form check where the running Airflow cannot build any provider's form.
+
+    Airflow 3.0 and 3.1 build the extra fields from the hooks' WTForms widgets, which needs Flask
+    AppBuilder (and WTForms) installed; Airflow 3.x does not install them, and then shows no custom
+    field for any provider. 2.11 ships them; 3.2 and later read ``conn-fields`` from the provider info.
+    """
+    if airflow_version.startswith(("3.0.", "3.1.")) and importlib.util.find_spec("flask_appbuilder") is None:
+        pytest.skip(f"Airflow {airflow_version} without Flask AppBuilder builds no connection form")
 
 
 @pytest.fixture(autouse=True)

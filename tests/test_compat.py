@@ -1,7 +1,8 @@
 """Airflow 2.11 / 3.x compatibility: one import path (common-compat), every module importable, one range.
 
-Runs on both lanes (``make test-af3`` and ``make test-af2``); what it checks depends on nothing but the
-running interpreter, the package source and the project's own metadata files.
+Runs on every lane (``make test``, one lane per constraints file); what it checks depends on nothing but
+the running interpreter, the package source and the project's own metadata files (the lanes' constraints,
+the Makefile, the README and the committed lane results).
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import pkgutil
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import airflow
 import pytest
@@ -214,11 +217,12 @@ def test_modules_declared_to_airflow_exist(dotted: str) -> None:
 
 
 def test_base_classes_resolve_to_the_running_airflow() -> None:
-    """common-compat picks Airflow 3's Task SDK classes on 3.x and the classic ones on 2.11."""
+    """common-compat picks the Task SDK's BaseHook where the SDK has one (3.1+), the classic one before."""
     from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 
     base_modules = {cls.__module__ for cls in AssemblyAIHook.__mro__}
-    expected = "airflow.sdk.bases.hook" if AIRFLOW_MAJOR >= 3 else "airflow.hooks.base"
+    sdk_hook = AIRFLOW_MAJOR >= 3 and importlib.util.find_spec("airflow.sdk.bases.hook") is not None
+    expected = "airflow.sdk.bases.hook" if sdk_hook else "airflow.hooks.base"
     assert expected in base_modules, f"AssemblyAIHook bases on Airflow {airflow.__version__}: {base_modules}"
 
 
@@ -282,27 +286,89 @@ def test_documents_state_the_same_floor(document: str) -> None:
     assert below == [], f"{document} mentions Airflow versions below the floor {FLOOR_TEXT}: {below}"
 
 
-def test_lanes_test_the_floor_and_the_current_major() -> None:
-    """The Makefile's Airflow 2 lane pins the floor's minor, and both pins match their constraints."""
+def _load_compat_table() -> Any:
+    """scripts/compat_table.py, which parses the lanes and renders the compatibility table."""
+    spec = importlib.util.spec_from_file_location("compat_table", ROOT / "scripts" / "compat_table.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COMPAT_TABLE = _load_compat_table()
+LANES: dict[str, dict[str, str]] = COMPAT_TABLE.lanes(ROOT)
+CLASSIFIER_PYTHONS = [
+    Version(c.rsplit(" ", 1)[1])
+    for c in PYPROJECT["project"]["classifiers"]
+    if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+]
+
+
+@pytest.mark.parametrize("lane", sorted(LANES))
+def test_each_lane_pins_its_airflow_and_the_providers_dependencies(lane: str) -> None:
+    """constraints/airflow-X.Y.txt names X.Y.Z on its first line, pins it and all the provider needs."""
+    path = ROOT / "constraints" / f"airflow-{lane}.txt"
+    airflow_pin = Version(LANES[lane]["airflow"])
+    assert f"{airflow_pin.major}.{airflow_pin.minor}" == lane, f"{path.name} names Airflow {airflow_pin}"
+    lines = path.read_text().splitlines()
+    pins = dict(line.split("==", 1) for line in lines if not line.startswith("#"))
+    assert all(re.fullmatch(r"[a-z0-9._-]+==\S+", line) for line in lines if not line.startswith("#"))
+    assert pins["apache-airflow"] == str(airflow_pin)
+    for requirement in (Requirement(r) for r in PYPROJECT["project"]["dependencies"]):
+        assert requirement.name in pins, f"{path.name} does not pin {requirement.name}"
+        assert requirement.specifier.contains(pins[requirement.name]), (
+            f"{path.name} pins {requirement.name}=={pins[requirement.name]}, outside {requirement}"
+        )
+
+
+def test_lanes_cover_every_claimed_airflow_minor_and_python() -> None:
+    """A lane for the floor and every Airflow 3 minor up to the newest; every classifier's Python."""
+    minors = sorted(Version(lane) for lane in LANES)
+    assert Version(FLOOR_TEXT) in minors
+    newest = max(minors)
+    assert newest.major == 3
+    expected_3x = [Version(f"3.{minor}") for minor in range(newest.minor + 1)]
+    assert [v for v in minors if v.major == 3] == expected_3x
+    lane_pythons = {Version(lane["python"]) for lane in LANES.values()}
+    assert lane_pythons == set(CLASSIFIER_PYTHONS), (
+        f"lanes run Python {sorted(map(str, lane_pythons))}, the classifiers claim "
+        f"{sorted(map(str, CLASSIFIER_PYTHONS))}"
+    )
+
+
+def test_this_run_is_a_declared_lane() -> None:
+    running = {"airflow": airflow.__version__, "python": f"{sys.version_info.major}.{sys.version_info.minor}"}
+    assert running in LANES.values(), f"Airflow {running} is not one of the lanes {LANES}"
+
+
+def test_the_full_lane_is_a_lane() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    pins = dict(re.findall(r"^(AF[23]_VERSION) \?= (\S+)$", makefile, re.MULTILINE))
-    af2, af3 = Version(pins["AF2_VERSION"]), Version(pins["AF3_VERSION"])
-    assert (af2.major, af2.minor) == (AIRFLOW_FLOOR.major, AIRFLOW_FLOOR.minor)
-    assert af3.major == 3
-    for constraints, pin in (("airflow-2.11.txt", af2), ("airflow-3.3.txt", af3)):
-        text = (ROOT / "constraints" / constraints).read_text()
-        assert f"apache-airflow=={pin}\n" in text, f"constraints/{constraints} does not pin Airflow {pin}"
-    assert Version(airflow.__version__) in (af2, af3), "this lane runs an Airflow the Makefile does not pin"
+    full = re.search(r"^FULL_LANE := (\S+)$", makefile, re.MULTILINE)
+    assert full is not None
+    assert full.group(1) in LANES
 
 
 def test_python_range_is_stated_consistently() -> None:
     floor = Version(PYPROJECT["project"]["requires-python"].removeprefix(">="))
-    classifiers = [
-        Version(c.rsplit(" ", 1)[1])
-        for c in PYPROJECT["project"]["classifiers"]
-        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
-    ]
-    assert min(classifiers) == floor
+    assert min(CLASSIFIER_PYTHONS) == floor
     readme = (ROOT / "README.md").read_text()
-    assert f"Python {floor} to {max(classifiers)}" in readme
-    assert Version(f"{sys.version_info.major}.{sys.version_info.minor}") in classifiers
+    assert f"Python {floor} to {max(CLASSIFIER_PYTHONS)}" in readme
+    assert Version(f"{sys.version_info.major}.{sys.version_info.minor}") in CLASSIFIER_PYTHONS
+
+
+def test_readme_claims_exactly_the_lanes() -> None:
+    """The README's one-line claim names every lane's Airflow minor, and no other."""
+    readme = (ROOT / "README.md").read_text()
+    claim = next(line for line in readme.splitlines() if line.startswith("Works on Airflow "))
+    stated = set(re.findall(r"\b(\d+\.\d+)\b", claim.split(", Python")[0]))
+    assert stated == set(LANES), f"the README claims Airflow {sorted(stated)}; the lanes are {sorted(LANES)}"
+
+
+@pytest.mark.parametrize("document", COMPAT_TABLE.DOCUMENTS)
+def test_compatibility_tables_are_generated_from_the_lane_results(document: str) -> None:
+    """The committed tables are what scripts/compat_table.py renders from the committed results."""
+    text = (ROOT / document).read_text()
+    assert COMPAT_TABLE.rewrite(text, COMPAT_TABLE.render(ROOT), document) == text, (
+        f"{document}: the table differs from docs/lanes/*.json; run python scripts/compat_table.py"
+    )

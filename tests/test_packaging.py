@@ -20,7 +20,7 @@ import pytest
 
 import airflow_provider_assemblyai
 
-pytestmark = pytest.mark.af3_only
+pytestmark = [pytest.mark.af3_only, pytest.mark.packaging]
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).parent / "uv"

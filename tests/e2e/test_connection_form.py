@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from tests.conftest import skip_without_the_connection_form_toolkit
 from tests.e2e.conn_form_server import ADMIN_USER, AirflowApiServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,6 +72,8 @@ def _describe_widget(field: Any) -> dict[str, Any]:
 
 def test_providers_manager_shows_the_assemblyai_form() -> None:
     from airflow.providers_manager import ProvidersManager
+
+    skip_without_the_connection_form_toolkit()
 
     manager = ProvidersManager()
     widgets = {

@@ -9,6 +9,7 @@ metadata DB first, so the DAG must live in a file of that folder: :func:`run_dag
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -23,8 +24,10 @@ EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 def dag_bag(folder: Path) -> Any:
-    """A DagBag of ``folder`` only (no Airflow examples), on both majors."""
-    module = "airflow.dag_processing.dagbag" if AIRFLOW_3 else "airflow.models.dagbag"
+    """A DagBag of ``folder`` only (no Airflow examples), on every lane."""
+    # airflow.dag_processing.dagbag from Airflow 3.1 on; airflow.models.dagbag on 2.11 and 3.0
+    moved = importlib.util.find_spec("airflow.dag_processing.dagbag") is not None
+    module = "airflow.dag_processing.dagbag" if moved else "airflow.models.dagbag"
     dag_bag_class = importlib.import_module(module).DagBag
     kwargs: dict[str, Any] = {}
     if "include_examples" in inspect.signature(dag_bag_class.__init__).parameters:  # Airflow 2

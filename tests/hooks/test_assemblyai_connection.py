@@ -11,10 +11,11 @@ from urllib.parse import quote
 
 import pytest
 import respx
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_assemblyai.exceptions import AssemblyAIConfigError
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, ConnectionSettings
-from tests.conftest import TEST_API_KEY
+from tests.conftest import AIRFLOW_DROPS_NON_OBJECT_EXTRAS, TEST_API_KEY
 from tests.example_dags.dag_runner import AIRFLOW_3
 from tests.hooks.api_bodies import EU, US, transcript_body
 
@@ -208,6 +209,11 @@ def test_garbage_extra(monkeypatch: pytest.MonkeyPatch, extra: str, match: str) 
         "AIRFLOW_CONN_MY_ASSEMBLYAI",
         json.dumps({"conn_type": "assemblyai", "password": TEST_API_KEY, "extra": extra}),
     )
+    if AIRFLOW_DROPS_NON_OBJECT_EXTRAS:
+        with pytest.raises(AirflowNotFoundException, match="`my_assemblyai` isn't defined") as lost:
+            _ = AssemblyAIHook("my_assemblyai").settings
+        assert TEST_API_KEY not in str(lost.value)
+        return
     with pytest.raises(AssemblyAIConfigError, match=match) as info:
         _ = AssemblyAIHook("my_assemblyai").settings
     assert "'my_assemblyai'" in str(info.value)

@@ -17,10 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow import __version__ as airflow_version
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from tests.conftest import TEST_API_KEY
 from tests.example_dags.dag_runner import run_dag, task_states, xcom
+
+#: Upstream: Airflow 3.0.x's in-process supervisor hands a rescheduled sensor its first reschedule date
+#: unparsed (``TaskRescheduleStartDate.model_construct(start_date=resp.json())``), so in ``dag.test()``
+#: every reschedule-mode sensor fails on its second poke, and the sensors chained after it never run.
+RESCHEDULE_BROKEN = pytest.mark.xfail(
+    airflow_version.startswith("3.0."),
+    reason="Airflow 3.0.x: in dag.test() a reschedule-mode sensor fails on its second poke "
+    "(TypeError: unsupported operand type(s) for -: 'datetime.datetime' and 'str')",
+    strict=True,
+)
 
 DAG_ID = "test_transcript_sensor_modes"
 DAG_FILE = f'''
@@ -120,6 +131,7 @@ def sensor_run(
         yield run, emu, ids
 
 
+@RESCHEDULE_BROKEN
 def test_every_mode_ends_in_the_expected_state(
     sensor_run: tuple[Any, AssemblyAIEmulator, dict[str, str]],
 ) -> None:
@@ -138,7 +150,12 @@ def test_every_mode_ends_in_the_expected_state(
 
 
 @pytest.mark.parametrize(
-    ("task_id", "duration"), [("poke_ok", 60), ("reschedule_ok", 61), ("deferred_ok", 62)]
+    ("task_id", "duration"),
+    [
+        ("poke_ok", 60),
+        pytest.param("reschedule_ok", 61, marks=RESCHEDULE_BROKEN),
+        pytest.param("deferred_ok", 62, marks=RESCHEDULE_BROKEN),  # runs after reschedule_ok
+    ],
 )
 def test_success_pushes_the_summary(
     sensor_run: tuple[Any, AssemblyAIEmulator, dict[str, str]], task_id: str, duration: int
