@@ -12,8 +12,15 @@ VENV := .venv
 # Extras each lane installs (LANE_EXTRAS_X.Y overrides the default for lane X.Y).
 LANE_EXTRAS := dev
 LANE_EXTRAS_3.3 := dev,bench,deployment,s3-tests
-# The other lanes: unit, emulator, DagBag, dag.test() and secret-leak suites; real Airflow processes,
-# the browser and packaging run on the full lane only. Airflow 2 lanes also leave out af3_only.
+# The other lanes run what depends on the Airflow version: the unit suites of the hook, operators,
+# sensor and triggers, DagBag and dag.test() of every example DAG, the audit on ObjectStoragePath and
+# the secret-leak search. What does not (the emulator's own suite, the purge engine's fault and SIGKILL
+# suites, property tests), real Airflow processes, the browser and packaging run on the full lane only.
+# Airflow 2 lanes also leave out af3_only.
+QUICK_TESTS := tests/hooks tests/operators tests/sensors tests/triggers tests/example_dags \
+	tests/e2e/test_connection_form.py tests/test_compat.py tests/test_get_provider_info.py tests/test_models.py \
+	tests/test_exceptions.py tests/test_audit.py tests/test_purge_audit.py tests/reliability/test_secrets.py \
+	tests/reliability/test_secrets_cli.py tests/reliability/test_bad_input.py
 QUICK_MARKERS := not airflow_e2e and not browser and not packaging
 # Extra pytest arguments (a partial run: its result is not recorded).
 PYTEST_ARGS ?=
@@ -25,6 +32,7 @@ lane_python = $(word 6,$(call lane_words,$(1)))
 lane_venv = $(if $(filter $(FULL_LANE),$(1)),$(VENV),.venv-$(1))
 venv_lane = $(if $(filter $(VENV),$(1)),$(FULL_LANE),$(patsubst .venv-%,%,$(1)))
 lane_extras = $(or $(LANE_EXTRAS_$(1)),$(LANE_EXTRAS))
+lane_tests = $(if $(filter $(FULL_LANE),$(1)),,$(QUICK_TESTS))
 lane_markers = $(if $(filter $(FULL_LANE),$(1)),,-m "$(QUICK_MARKERS)$(if $(filter 2.%,$(call lane_airflow,$(1))), and not af3_only)")
 
 .PHONY: help venv venvs lint test test-lane test-af3 test-af2 test-deployment deployment-deps compat-table bench bench-smoke demo browser-deps dist clean
@@ -59,7 +67,7 @@ venvs: $(foreach lane,$(LANES),$(call lane_venv,$(lane))/.installed)
 # `make compat-table` publishes it.
 test-lane-%: $$(call lane_venv,$$*)/.installed
 	scripts/run-pytest $(call lane_venv,$*) -p scripts.lane_results $(call lane_markers,$*) \
-		$(if $(PYTEST_ARGS),$(PYTEST_ARGS),--lane-results=.lanes/$*.json)
+		$(if $(PYTEST_ARGS),$(PYTEST_ARGS),--lane-results=.lanes/$*.json $(call lane_tests,$*))
 
 test-lane:
 	@test -n "$(filter $(LANE),$(LANES))" \

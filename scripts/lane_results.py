@@ -72,6 +72,7 @@ class LaneRecorder:
             "common_compat": _version("apache-airflow-providers-common-compat"),
             "python": platform.python_version(),
             "markers": self.config.getoption("markexpr") or "",
+            "paths": [str(arg) for arg in self.config.args if arg != "tests"],
             "result": "passed" if exitstatus == 0 else "failed",
             "counts": counts,
             "duration_s": round(time.monotonic() - self.started),
