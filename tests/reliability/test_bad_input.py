@@ -29,7 +29,7 @@ from airflow_provider_assemblyai.operators.assemblyai import (
 from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
-from tests.conftest import AIRFLOW_DROPS_NON_OBJECT_EXTRAS, TEST_API_KEY
+from tests.conftest import AIRFLOW_DAG_TEST_HIDES_TASK_ERRORS, AIRFLOW_DROPS_NON_OBJECT_EXTRAS, TEST_API_KEY
 from tests.example_dags.dag_runner import run_dag, task_states
 from tests.reliability.helpers import BAD_ID_NAMES, BAD_IDS, dag_folder
 
@@ -356,15 +356,17 @@ def test_an_upstream_task_that_returned_nothing_fails_every_task_before_any_requ
             "purge_ids",
         )
     }
+    no_requests(emu)
+    assert emu.ids("us", deleted=True) == []
+    assert len(old) == 5
+    if AIRFLOW_DAG_TEST_HIDES_TASK_ERRORS:
+        return  # the states and the emulator above are the proof there; the text is checked on other lanes
     output = "\n".join([*capfd.readouterr(), caplog.text])
     shown = "None" if rendering == "native" else "'None'"
     assert (
         f"transcript_id is {shown}: there is no transcript id, most likely because an upstream task" in output
     )
     assert f"transcript_ids is {shown}: there is no list of transcript ids" in output
-    no_requests(emu)
-    assert emu.ids("us", deleted=True) == []
-    assert len(old) == 5
 
 
 # -- operator arguments --------------------------------------------------------------------------
