@@ -19,8 +19,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_assemblyai.testing.clock import Clock, ManualClock, RealClock
+from airflow_provider_assemblyai.testing.config import EmulatorConfig
 from airflow_provider_assemblyai.testing.faults import Fault, FaultKind
-from airflow_provider_assemblyai.testing.state import REGIONS, EmulatorConfig, RequestRecord
+from airflow_provider_assemblyai.testing.state import REGIONS, RequestRecord
 
 if TYPE_CHECKING:
     from airflow_provider_assemblyai.testing.emulator import AssemblyAIEmulator

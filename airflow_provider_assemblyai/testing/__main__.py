@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from airflow_provider_assemblyai.testing.admin import ADMIN_PREFIX
+from airflow_provider_assemblyai.testing.config import EmulatorConfig
 from airflow_provider_assemblyai.testing.emulator import AssemblyAIEmulator
 from airflow_provider_assemblyai.testing.server import is_loopback
 
@@ -31,17 +32,6 @@ DEFAULT_KEY = "demo-key"
 CONN_IDS = {"us": "assemblyai_default", "eu": "assemblyai_eu"}
 
 __all__ = ["build_parser", "main"]
-
-
-def _rate_limit(value: str) -> tuple[int, float]:
-    try:
-        requests, _, seconds = value.partition("/")
-        parsed = (int(requests), float(seconds or "1"))
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected REQUESTS/SECONDS, e.g. 20000/300") from None
-    if parsed[0] < 1 or parsed[1] <= 0:
-        raise argparse.ArgumentTypeError("expected positive REQUESTS/SECONDS")
-    return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,30 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-eu", type=int, default=0, metavar="N", help="seed N transcripts in the EU region"
     )
     serve.add_argument("--seed-span-days", type=float, default=60.0, help="spread seeded creation dates (60)")
-    serve.add_argument("--random-seed", type=int, default=0, help="seed of the random generator (0)")
-    serve.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency in ms")
-    serve.add_argument("--latency-jitter-ms", type=float, default=0.0, help="latency jitter (+/- ms)")
-    serve.add_argument(
-        "--rate-limit", type=_rate_limit, default=None, help="REQUESTS/SECONDS, e.g. 20000/300"
-    )
-    serve.add_argument("--queued-seconds", type=float, default=1.0, help="time a new transcript stays queued")
-    serve.add_argument("--processing-seconds", type=float, default=3.0, help="time it then stays processing")
-    serve.add_argument(
-        "--error-rate", type=float, default=0.0, help="share of new transcripts ending in error"
-    )
-    serve.add_argument(
-        "--allow-delete-in-progress", action="store_true", help="let queued/processing be deleted"
-    )
-    serve.add_argument(
-        "--list-retention-days", type=float, default=90.0, help="list only this recent (90; 0 = everything)"
-    )
-    serve.add_argument(
-        "--link-base-url",
-        default=None,
-        metavar="URL",
-        help="write list page links on this host, as the API does behind a gateway "
-        "(e.g. https://api.assemblyai.com)",
-    )
+    EmulatorConfig.add_arguments(serve)  # --random-seed, --latency-ms, --rate-limit, ...
     serve.add_argument("--access-log", action="store_true", help="print uvicorn access logs")
 
     seed = sub.add_parser("seed", help="add transcripts to a running emulator")
@@ -132,23 +99,14 @@ def _serve(args: argparse.Namespace) -> int:
     keys = tuple(args.api_key or [DEFAULT_KEY])
     try:
         emu = AssemblyAIEmulator(
+            config=EmulatorConfig.from_arguments(args),
             api_keys=keys,
             host=host,
             port=args.port,
             eu_port=eu_port,
-            queued_seconds=args.queued_seconds,
-            processing_seconds=args.processing_seconds,
-            error_rate=args.error_rate,
-            allow_delete_in_progress=args.allow_delete_in_progress,
-            list_retention_days=args.list_retention_days or None,
-            latency_ms=args.latency_ms,
-            latency_jitter_ms=args.latency_jitter_ms,
-            rate_limit=args.rate_limit,
-            seed=args.random_seed,
             allow_non_loopback=args.host is not None,
             log_level="info" if args.access_log else "warning",
             access_log=args.access_log,
-            link_base_url=args.link_base_url,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -110,6 +111,51 @@ class _Capture:
         return [(b"content-length", str(length).encode()), *kept]
 
 
+@dataclass
+class _Exchange:
+    """One API request being served: its log entry's fields, the answer's filled in as it is decided."""
+
+    state: EmulatorState
+    region: str
+    method: str
+    path: str
+    query: str
+    key_matched: bool
+    generation: int
+    client_send: Send
+    status: int | None = None
+    fault: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    logged: bool = False
+
+    def log(self) -> None:
+        """Record the request in the emulator's log (once)."""
+        if self.logged:
+            return
+        self.logged = True
+        record = RequestRecord(
+            time=self.state.clock.now(),
+            region=self.region,
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            status=self.status,
+            key_matched=self.key_matched,
+            fault=self.fault,
+            elapsed_ms=(time.perf_counter() - self.started) * 1000.0,
+        )
+        self.state.record_request(record, self.generation)
+
+    async def send(self, message: Message) -> None:
+        """Send to the client, logging the request before the last byte leaves.
+
+        A client thus never sees a response its log entry lacks.
+        """
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.log()
+        await self.client_send(message)
+
+
 def _inner_app(state: EmulatorState, region: str, base_url: str) -> Starlette:
     async def transcripts(request: Request) -> Response:
         if request.method == "POST":
@@ -166,74 +212,44 @@ class EmulatorApp:
             else:
                 await self.admin(scope, receive, send)
             return
-        started = time.perf_counter()
-        method = str(scope["method"]).upper()
-        path = str(scope["path"])
         auth = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"), None)
-        key_matched = self.state.key_matches(auth)
-        generation = self.state.generation
-        outcome: list[Any] = [None, None]  # [status, fault kind]
-        logged = False
-
-        def log() -> None:
-            nonlocal logged
-            if logged:
-                return
-            logged = True
-            record = RequestRecord(
-                time=self.state.clock.now(),
-                region=self.region,
-                method=method,
-                path=path,
-                query=bytes(scope.get("query_string", b"")).decode("latin-1"),
-                status=outcome[0],
-                key_matched=key_matched,
-                fault=outcome[1],
-                elapsed_ms=(time.perf_counter() - started) * 1000.0,
-            )
-            self.state.record_request(record, generation)
-
-        async def send_logged(message: Message) -> None:
-            # log before the last byte leaves, so a client never sees a response its log entry lacks
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                log()
-            await send(message)
-
+        exchange = _Exchange(
+            state=self.state,
+            region=self.region,
+            method=str(scope["method"]).upper(),
+            path=str(scope["path"]),
+            query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+            key_matched=self.state.key_matches(auth),
+            generation=self.state.generation,
+            client_send=send,
+        )
         try:
-            await self._serve(scope, receive, send_logged, method, path, key_matched, outcome)
+            await self._serve(scope, receive, exchange)
         finally:
-            log()
+            exchange.log()
 
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        method: str,
-        path: str,
-        key_matched: bool,
-        outcome: list[Any],
-    ) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+        send, method, path = exchange.send, exchange.method, exchange.path
         await self.sleeper.sleep(self.state.latency_seconds())
         fault = self.state.faults.take(self.region, method, path)
         if fault is not None:
-            outcome[1] = fault.kind
+            exchange.fault = fault.kind
             if fault.kind in PRE_EFFECT_KINDS:
-                outcome[0] = None if fault.kind == "drop" else int(fault.status or 500)
+                exchange.status = None if fault.kind == "drop" else int(fault.status or 500)
                 await self._send_fault(fault, send)
                 return
-        if not key_matched:
-            outcome[0] = 401
+        if not exchange.key_matched:
+            exchange.status = 401
             await _send_error(send, 401, AUTH_ERROR)
             return
         retry_after = self.state.take_rate_token()
         if retry_after is not None:
-            outcome[0] = 429
+            exchange.status = 429
             await _send_error(send, 429, "Too Many Requests", [(b"retry-after", str(retry_after).encode())])
             return
         captured = _Capture()
         await self.inner(scope, receive, captured.send)
-        outcome[0] = captured.status
+        exchange.status = captured.status
         body = bytes(captured.body)
         if fault is None:
             await _send_raw_captured(send, captured, body)

@@ -6,6 +6,7 @@ import errno
 import json
 import socket
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -13,14 +14,10 @@ from urllib.parse import quote
 
 from airflow_provider_assemblyai.testing.app import Sleeper, build_app
 from airflow_provider_assemblyai.testing.clock import Clock, ManualClock
+from airflow_provider_assemblyai.testing.config import EmulatorConfig
 from airflow_provider_assemblyai.testing.faults import Fault, FaultKind
 from airflow_provider_assemblyai.testing.server import ServerThread, bind_socket, is_loopback
-from airflow_provider_assemblyai.testing.state import (
-    REGIONS,
-    EmulatorConfig,
-    EmulatorState,
-    RequestRecord,
-)
+from airflow_provider_assemblyai.testing.state import REGIONS, EmulatorState, RequestRecord
 
 __all__ = ["AssemblyAIEmulator"]
 
@@ -32,6 +29,7 @@ class AssemblyAIEmulator:
 
     ``link_base_url="https://api.assemblyai.com"`` writes the list's absolute links on that host
     instead of the emulator's, as the real API does behind a gateway (see docs/emulator.md).
+    Behaviour knobs are :class:`EmulatorConfig` fields, given as ``config=`` or by name.
 
     >>> with AssemblyAIEmulator(api_keys=("test-key",)) as emu:
     ...     tid = emu.create_transcript("us", status="completed")
@@ -41,25 +39,31 @@ class AssemblyAIEmulator:
     def __init__(
         self,
         *,
+        config: EmulatorConfig | None = None,
         api_keys: Sequence[str] = ("test-key",),
         host: str = "127.0.0.1",
         port: int = 0,
         eu_port: int = 0,
-        queued_seconds: float = 1.0,
-        processing_seconds: float = 3.0,
-        error_rate: float = 0.0,
-        allow_delete_in_progress: bool = False,
-        list_retention_days: float | None = 90.0,
-        latency_ms: float = 0.0,
-        latency_jitter_ms: float = 0.0,
-        rate_limit: tuple[int, float] | None = None,
-        seed: int | None = 0,
         clock: Clock | None = None,
         allow_non_loopback: bool = False,
         log_level: str = "warning",
         access_log: bool = False,
-        link_base_url: str | None = None,
+        **settings: Any,
     ) -> None:
+        """Configure the emulator (nothing is bound before :meth:`start`).
+
+        :param config: the behaviour knobs (default: ``EmulatorConfig()``).
+        :param api_keys: the accepted keys (the bare ``Authorization`` header value).
+        :param host: the loopback address to bind.
+        :param port: the US region's port (``0`` = any free port).
+        :param eu_port: the EU region's port (``0`` = any free port).
+        :param clock: what transcript lifecycles and the rate limit follow (default: real time).
+        :param allow_non_loopback: allow a ``host`` that is not a loopback address.
+        :param log_level: uvicorn's log level.
+        :param access_log: whether uvicorn logs each request.
+        :param settings: :class:`EmulatorConfig` fields by name (``queued_seconds=0``, ...),
+            overriding those of ``config``.
+        """
         if isinstance(api_keys, str):
             api_keys = (api_keys,)
         if not api_keys:
@@ -69,18 +73,7 @@ class AssemblyAIEmulator:
         self.api_keys: tuple[str, ...] = tuple(api_keys)
         self.host = host
         self._ports: dict[str, int] = {"us": port, "eu": eu_port}
-        config = EmulatorConfig(
-            queued_seconds=queued_seconds,
-            processing_seconds=processing_seconds,
-            error_rate=error_rate,
-            allow_delete_in_progress=allow_delete_in_progress,
-            list_retention_days=list_retention_days,
-            latency_ms=latency_ms,
-            latency_jitter_ms=latency_jitter_ms,
-            rate_limit=rate_limit,
-            seed=seed,
-            link_base_url=link_base_url,
-        )
+        config = replace(config, **settings) if config is not None else EmulatorConfig(**settings)
         self.state = EmulatorState(api_keys=self.api_keys, config=config, clock=clock, regions=REGIONS)
         self._log_level = log_level
         self._access_log = access_log

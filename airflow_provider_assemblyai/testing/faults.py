@@ -1,14 +1,13 @@
-"""Fault rules and the account-wide token-bucket rate limiter (pure logic, thread-safe)."""
+"""Fault rules: which requests get which broken answer (pure logic, thread-safe)."""
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
-__all__ = ["PRE_EFFECT_KINDS", "Fault", "FaultBook", "FaultKind", "TokenBucket"]
+__all__ = ["PRE_EFFECT_KINDS", "Fault", "FaultBook", "FaultKind"]
 
 FaultKind = Literal[
     "error",  # 5xx with a JSON error body (default 500)
@@ -123,27 +122,3 @@ class FaultBook:
                     self._rules.remove(rule)
                 return fired
         return None
-
-
-class TokenBucket:
-    """``requests`` per ``per_seconds``, refilled continuously; burst = ``requests``."""
-
-    def __init__(self, requests: int, per_seconds: float, now: float) -> None:
-        if requests < 1 or per_seconds <= 0:
-            raise ValueError("rate limit needs requests >= 1 and per_seconds > 0")
-        self.capacity = float(requests)
-        self.rate = requests / per_seconds
-        self._tokens = self.capacity
-        self._stamp = now
-        self._lock = threading.Lock()
-
-    def take(self, now: float) -> int | None:
-        """Take a token; return None on success, else the Retry-After in whole seconds."""
-        with self._lock:
-            if now > self._stamp:
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return None
-            return max(1, math.ceil((1.0 - self._tokens) / self.rate))

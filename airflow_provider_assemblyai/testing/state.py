@@ -14,10 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from airflow_provider_assemblyai.testing.clock import Clock, RealClock, to_utc
-from airflow_provider_assemblyai.testing.faults import FaultBook, TokenBucket
+from airflow_provider_assemblyai.testing.config import EmulatorConfig
+from airflow_provider_assemblyai.testing.faults import FaultBook
+from airflow_provider_assemblyai.testing.rate_limit import TokenBucket
 from airflow_provider_assemblyai.testing.records import (
     STATUSES,
     TranscriptRecord,
@@ -64,41 +66,6 @@ class RequestRecord:
     key_matched: bool
     fault: str | None
     elapsed_ms: float
-
-
-@dataclass
-class EmulatorConfig:
-    """Behaviour knobs (see docs/emulator.md)."""
-
-    queued_seconds: float = 1.0
-    processing_seconds: float = 3.0
-    error_rate: float = 0.0
-    allow_delete_in_progress: bool = False
-    list_retention_days: float | None = 90.0
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    rate_limit: tuple[int, float] | None = None
-    seed: int | None = 0
-    #: The base URL written into the absolute links of list pages (``page_details`` URLs and
-    #: ``resource_url``) instead of the emulator's own: what the real API does behind a gateway,
-    #: where its links name the API's host (e.g. ``https://api.assemblyai.com``), not the gateway.
-    link_base_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.queued_seconds < 0 or self.processing_seconds < 0:
-            raise ValueError("queued_seconds and processing_seconds must be >= 0")
-        if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError("error_rate must be within [0, 1]")
-        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
-            raise ValueError("latency must be >= 0")
-        if self.link_base_url is not None:
-            parts = urlsplit(self.link_base_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-                raise ValueError(
-                    f"link_base_url must be an http(s) base URL such as https://api.assemblyai.com, "
-                    f"got {self.link_base_url!r}"
-                )
-            self.link_base_url = self.link_base_url.rstrip("/")
 
 
 @dataclass
