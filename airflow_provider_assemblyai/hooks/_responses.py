@@ -30,11 +30,7 @@ SNIPPET_CHARS = 200
 
 #: What a 2xx body must parse into: the parser and its name for error messages.
 Shape = tuple[Callable[[dict[str, Any]], Any], str]
-
-
 TRANSCRIPT: Shape = (Transcript.from_api, "transcript")
-
-
 LIST_PAGE: Shape = (TranscriptList.model_validate, "transcript list page")
 
 
