@@ -3,28 +3,23 @@ AssemblyAIHook: the connection, the region, HTTP (sync and async httpx), retries
 
 One request core serves both paths: :meth:`AssemblyAIHook._prepare` builds the request, the shared
 tenacity policy (:meth:`AssemblyAIHook._retry_policy`) decides what is retried and how long to wait,
-and :func:`_parse_response` maps every response to a body or to one of the provider's exceptions.
-Only the ``send`` differs between :meth:`AssemblyAIHook._request` and :meth:`AssemblyAIHook._arequest`.
+and :func:`~._responses.parse_response` maps every response to a body or to one of the provider's
+exceptions. Only the ``send`` differs between :meth:`AssemblyAIHook._request` and
+:meth:`AssemblyAIHook._arequest`.
+
+Private helpers, one concern each: the connection's settings (``_connection``), the TLS context and
+the shared async pool (``_pool``), reading answers (``_responses``) and paging the list (``_paging``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import json
-import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
 
 import httpx
 from airflow.providers.common.compat.sdk import BaseHook
-from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -35,479 +30,62 @@ from tenacity import (
     wait_random,
 )
 
-from airflow_provider_assemblyai import __version__
 from airflow_provider_assemblyai.exceptions import (
-    AssemblyAIAuthError,
-    AssemblyAIConfigError,
-    AssemblyAIError,
     AssemblyAIRateLimitError,
     AssemblyAIServerError,
     AssemblyAITransportError,
-    TranscriptNotFoundError,
 )
-from airflow_provider_assemblyai.get_provider_info import (
-    CONN_FIELDS,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_REGION,
-    DEFAULT_TIMEOUT_SECONDS,
-    REGION_BASE_URLS,
-    UI_FIELD_BEHAVIOUR,
+from airflow_provider_assemblyai.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_assemblyai.hooks._connection import ConnectionSettings
+from airflow_provider_assemblyai.hooks._paging import (
+    MAX_LIST_LIMIT,
+    TRANSCRIPT_PATH,
+    ListWalk,
+    list_params,
+    list_path,
+    transcript_path,
 )
-from airflow_provider_assemblyai.models import (
-    Transcript,
-    TranscriptList,
-    TranscriptListItem,
-    TranscriptStatus,
-    validate_transcript_id,
+from airflow_provider_assemblyai.hooks._pool import (
+    ASYNC_POOL_SIZE,
+    POOL_SHARD_SIZE,
+    USER_AGENT,
+    SharedAsyncClient,
+    aclose_shared_async_clients,
+    shared_async_client,
+    ssl_context,
+)
+from airflow_provider_assemblyai.hooks._responses import (
+    LIST_PAGE,
+    LOOKUP_ERROR,
+    SNIPPET_CHARS,
+    TRANSCRIPT,
+    Shape,
+    check_deleted,
+    parse_response,
+    transport_errors,
 )
 
 if TYPE_CHECKING:
-    import ssl
-
     from aiolimiter import AsyncLimiter
 
-USER_AGENT = f"airflow-provider-assemblyai/{__version__}"
-TRANSCRIPT_PATH = "/v2/transcript"
-LOOKUP_ERROR = "transcript id not found"
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-MAX_LIST_LIMIT = 200
-SNIPPET_CHARS = 200
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """
-    The validated settings of an AssemblyAI connection. The key is kept out of ``repr``.
-
-    :param conn_id: the Airflow connection id.
-    :param region: ``us`` or ``eu``.
-    :param base_url: the URL every request goes to (the region's, or the ``base_url`` override).
-    :param timeout: per-request timeout in seconds.
-    :param max_retries: how many times a retryable failure is retried.
-    :param api_key: the API key (the connection's password).
-    """
-
-    conn_id: str
-    region: str
-    base_url: str
-    timeout: float
-    max_retries: int
-    api_key: str = field(repr=False)
-
-    @classmethod
-    def from_connection(
-        cls, conn_id: str, password: str | None, extra: str | dict[str, Any] | None
-    ) -> ConnectionSettings:
-        """
-        Validate a connection's fields, raising AssemblyAIConfigError naming the connection and field.
-
-        :param conn_id: the connection id, for error messages.
-        :param password: the API key.
-        :param extra: the connection's extra, as stored (a JSON string) or already parsed.
-        """
-        options = _parse_extra(conn_id, extra)
-        if not password or not password.strip():
-            raise AssemblyAIConfigError(
-                f"Connection {conn_id!r} has no API key: set its password field (labelled 'API Key')"
-            )
-        region = str(options.get("region") or DEFAULT_REGION).strip().lower()
-        if region not in REGION_BASE_URLS:
-            raise AssemblyAIConfigError(
-                f"Connection {conn_id!r} has unknown region {options.get('region')!r}; "
-                f"expected one of {sorted(REGION_BASE_URLS)}"
-            )
-        base_url = _check_base_url(conn_id, options.get("base_url") or REGION_BASE_URLS[region])
-        timeout = _positive_number(conn_id, "timeout", options.get("timeout"), DEFAULT_TIMEOUT_SECONDS)
-        max_retries = _non_negative_int(
-            conn_id, "max_retries", options.get("max_retries"), DEFAULT_MAX_RETRIES
-        )
-        return cls(conn_id, region, base_url, timeout, max_retries, password.strip())
-
-    def resolve(self, path_or_url: str) -> str:
-        """
-        Return the absolute URL for a path, or check that an absolute URL stays on :attr:`base_url`.
-
-        The hook only builds paths (it never follows the API's page links); an absolute URL on
-        another scheme, host or port is still refused here, so the key never leaves the base URL.
-
-        :param path_or_url: ``/v2/...``, or an absolute URL.
-        """
-        if path_or_url.startswith("/"):
-            return self.base_url + path_or_url
-        own, other = urlsplit(self.base_url), urlsplit(path_or_url)
-        if (other.scheme, other.netloc) != (own.scheme, own.netloc) or not other.path.startswith(own.path):
-            raise AssemblyAIError(
-                f"Refusing to follow a link to {other.scheme}://{other.netloc}{other.path}: it is not on "
-                f"the connection's base URL {self.base_url}, and the API key is only sent there"
-            )
-        return path_or_url
-
-
-def _parse_extra(conn_id: str, extra: str | dict[str, Any] | None) -> dict[str, Any]:
-    if isinstance(extra, dict):
-        return extra
-    if not extra or not extra.strip():
-        return {}
-    try:
-        parsed = json.loads(extra)
-    except ValueError:
-        raise AssemblyAIConfigError(
-            f"Connection {conn_id!r} has an extra that is not valid JSON; expected an object such as "
-            '{"region": "eu"}'
-        ) from None
-    if not isinstance(parsed, dict):
-        raise AssemblyAIConfigError(f"Connection {conn_id!r} has an extra that is not a JSON object")
-    return parsed
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_base_url(conn_id: str, value: object) -> str:
-    url = str(value).strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise AssemblyAIConfigError(
-            f"Connection {conn_id!r} has an invalid base_url {url!r}; expected an https:// URL "
-            "such as https://api.assemblyai.com"
-        )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise AssemblyAIConfigError(
-            f"Connection {conn_id!r} has base_url {url!r} over plain http to a non-loopback host; "
-            "use https:// (plain http is only accepted for 127.0.0.1, ::1 and localhost)"
-        )
-    return url
-
-
-def _positive_number(conn_id: str, name: str, value: object, default: float) -> float:
-    if value is None or value == "":
-        return float(default)
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise AssemblyAIConfigError(
-            f"Connection {conn_id!r} has {name}={value!r}; expected a positive number of seconds"
-        )
-    return number
-
-
-def _non_negative_int(conn_id: str, name: str, value: object, default: int) -> int:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool) or not str(value).strip().isdigit():
-        raise AssemblyAIConfigError(
-            f"Connection {conn_id!r} has {name}={value!r}; expected a whole number >= 0"
-        )
-    return int(str(value).strip())
-
-
-def _transcript_path(transcript_id: object) -> str:
-    return f"{TRANSCRIPT_PATH}/{validate_transcript_id(transcript_id)}"
-
-
-def _list_params(
-    status: str | TranscriptStatus | None,
-    created_on: str | date | None,
-    before_id: str | None,
-    after_id: str | None,
-    limit: int,
-) -> dict[str, str]:
-    """The query of ``GET /v2/transcript``, every argument checked before any request."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise ValueError(f"limit must be an integer from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
-    params = {"limit": str(limit)}
-    if status is not None:
-        params["status"] = TranscriptStatus.parse_many(status, argument="status")[0].value
-    if created_on is not None:
-        try:
-            params["created_on"] = (
-                created_on if isinstance(created_on, date) else date.fromisoformat(str(created_on))
-            ).isoformat()[:10]
-        except ValueError:
-            raise ValueError(f"created_on must be a date (YYYY-MM-DD), got {created_on!r}") from None
-    if before_id is not None:
-        params["before_id"] = validate_transcript_id(before_id, argument="before_id")
-    if after_id is not None:
-        params["after_id"] = validate_transcript_id(after_id, argument="after_id")
-    return params
-
-
-def _list_path(params: dict[str, str]) -> str:
-    return f"{TRANSCRIPT_PATH}?{urlencode(params)}"
-
-
-def _snippet(response: httpx.Response, api_key: str) -> str:
-    text = response.text[:SNIPPET_CHARS].replace(api_key, "***")
-    return " ".join(text.split())
-
-
-#: What a 2xx body must parse into: the parser and its name for error messages.
-_Shape = tuple[Callable[[dict[str, Any]], Any], str]
-_TRANSCRIPT: _Shape = (Transcript.from_api, "transcript")
-_LIST_PAGE: _Shape = (TranscriptList.model_validate, "transcript list page")
-
-
-def _parse_response(
-    response: httpx.Response, settings: ConnectionSettings, shape: _Shape | None = None
-) -> Any:
-    """Return the 2xx body (parsed into ``shape`` if given), or raise the provider exception for it."""
-    method, path, status = response.request.method, response.request.url.path, response.status_code
-    where = _where(method, path, settings)
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("location", ""))
-        raise AssemblyAIError(
-            f"{where} answered HTTP {status} redirecting to {target.scheme}://{target.netloc}{target.path}; "
-            "redirects are not followed, so the API key is not sent elsewhere",
-            status_code=status,
-            method=method,
-            path=path,
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    api_error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(api_error, str) or not api_error:
-        api_error = None if body is not None and status < 300 else _snippet(response, settings.api_key)
-    else:  # an error text echoing the key is redacted like a snippet
-        api_error = api_error.replace(settings.api_key, "***")
-    context: dict[str, Any] = {"status_code": status, "api_error": api_error, "method": method, "path": path}
-    if status < 300:
-        if not isinstance(body, dict):
-            raise AssemblyAIError(
-                f"{where} answered HTTP {status} with a body that is not a JSON object: {api_error!r}",
-                **context,
-            )
-        return body if shape is None else _parse_model(shape, body, where, response, settings, context)
-    message = f"{where} failed with HTTP {status}: {api_error or '(empty body)'}"
-    if status in (401, 403):
-        raise AssemblyAIAuthError(message + " (check the connection's API key)", **context)
-    if status == 404 or (status == 400 and LOOKUP_ERROR in (api_error or "").lower()):
-        raise TranscriptNotFoundError(message + _region_hint(settings), **context)
-    if status == 429:
-        error = AssemblyAIRateLimitError(message, **context)
-        error.retry_after = _retry_after_seconds(response)
-        raise error
-    if status >= 500:
-        raise AssemblyAIServerError(message, **context)
-    raise AssemblyAIError(message, **context)
-
-
-def _where(method: str, path: str, settings: ConnectionSettings) -> str:
-    """How every API error starts: the call, the connection and its region (never the key)."""
-    return f"AssemblyAI {method} {path} ({_connection(settings)})"
-
-
-def _connection(settings: ConnectionSettings) -> str:
-    return f"connection {settings.conn_id!r}, region {settings.region}"
-
-
-def _region_hint(settings: ConnectionSettings) -> str:
-    """What a not-found adds: transcripts live in one region, so it may be in the other one."""
-    others = [region for region in REGION_BASE_URLS if region != settings.region]
-    where = " or ".join(f"the {region.upper()} region" for region in others)
-    regions = " or ".join(repr(region) for region in others)
-    return (
-        f". A transcript exists only in the region where it was created: if it is in {where}, "
-        f"use a connection with region {regions}"
+    from airflow_provider_assemblyai.models import (
+        Transcript,
+        TranscriptList,
+        TranscriptListItem,
+        TranscriptStatus,
     )
 
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
-
-
-def _parse_model(
-    shape: _Shape,
-    body: dict[str, Any],
-    where: str,
-    response: httpx.Response,
-    settings: ConnectionSettings,
-    context: dict[str, Any],
-) -> Any:
-    """Parse a 2xx body; a validation failure becomes an AssemblyAIError with the status and a snippet."""
-    parser, what = shape
-    try:
-        return parser(body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:3]
-        )
-        snippet = _snippet(response, settings.api_key)
-        raise AssemblyAIError(
-            f"{where} answered HTTP {response.status_code} with a malformed {what} ({problems}): {snippet!r}",
-            **(context | {"api_error": snippet}),
-        ) from None
-
-
-def _deleted(transcript: Transcript, path: str, settings: ConnectionSettings) -> Transcript:
-    """Return the DELETE's answer if it is in the deleted shape (``path``: the DELETE's), else raise."""
-    if not transcript.is_deleted:
-        raise AssemblyAIError(
-            f"{_where('DELETE', path, settings)} answered without its deleted shape "
-            f"(status {transcript.status.value}); not reporting it as deleted",
-            status_code=200,
-            method="DELETE",
-            path=path,
-        )
-    return transcript
-
-
-class _ListWalk:
-    """
-    The requests of one transcript listing, each built from the caller's filters and an id cursor.
-
-    The API's page links are never requested: behind a gateway (a ``base_url`` override) they name
-    the API's own host, and the key only goes to ``base_url``. Older pages are read with
-    ``before_id`` = the last (oldest) id of the page; the walk ends at an empty page or when the
-    API's ``prev_url`` is null (its end signal; without the field, at a short page). With
-    ``after_id`` and no ``before_id`` it walks towards newer transcripts instead (``after_id`` =
-    the newest id of the page, oldest first, until an empty page), because the API refuses an
-    ``after_id`` older than ``before_id`` (400), so the two cannot be combined to page. A cursor
-    used twice (a page that does not advance) stops the walk with an error.
-
-    :param params: the validated query parameters of the first page (see :func:`_list_params`).
-    :param settings: the connection's settings, named in errors.
-    """
-
-    def __init__(self, params: dict[str, str], settings: ConnectionSettings) -> None:
-        self.params = params
-        self.settings = settings
-        self.limit = int(params["limit"])
-        self.forward = "after_id" in params and "before_id" not in params
-        self.cursor = "after_id" if self.forward else "before_id"
-        self.used = {params[self.cursor]} if self.cursor in params else set()
-        self.path: str | None = _list_path(params)
-
-    def advance(self, page: TranscriptList) -> list[TranscriptListItem]:
-        """Return the page's items in walk order and set :attr:`path` to the next page (None: done)."""
-        items = page.transcripts
-        if self.forward:
-            self.path = None if not items else self._next(items[0].id)
-            return items[::-1]
-        details = page.page_details
-        if "prev_url" in details.model_fields_set:
-            last = not items or details.prev_url is None
-        else:
-            last = len(items) < self.limit
-        self.path = None if last else self._next(items[-1].id)
-        return items
-
-    def _next(self, cursor: str) -> str:
-        if cursor in self.used:
-            raise AssemblyAIError(
-                f"AssemblyAI's transcript list ({_connection(self.settings)}) loops: the next page "
-                f"would again be read with {self.cursor}={cursor}, already used; stopping instead of "
-                "paging forever"
-            )
-        self.used.add(cursor)
-        try:
-            self.params[self.cursor] = validate_transcript_id(cursor, argument=self.cursor)
-        except ValueError as error:
-            where = f"AssemblyAI's transcript list ({_connection(self.settings)})"
-            raise AssemblyAIError(f"{where} cannot be paged further: {error}") from None
-        return _list_path(self.params)
-
-
-@cache
-def _ssl_context() -> ssl.SSLContext:
-    """The process's one TLS context, shared by every client: loading the CA bundle costs 10-50 ms."""
-    return httpx.create_ssl_context()
-
-
-#: Connections in the shared async pool, and requests let into httpx at once (see ``slots``).
-ASYNC_POOL_SIZE = 20
-#: Connections per httpx client of the shared pool. httpcore re-examines every connection of its pool
-#: (quadratic work, a TLS attribute lookup each) whenever a request enters or leaves it: with 20
-#: connections in one client that doubled the CPU of a poll, so the pool is split into small clients.
-POOL_SHARD_SIZE = 4
-
-
-@dataclass
-class _SharedAsyncClient:
-    """
-    The async connection pool shared per event loop and base URL by every hook (and trigger) on it.
-
-    ``shards`` are httpx clients of at most :data:`POOL_SHARD_SIZE` connections each; a request goes
-    to the one with the most free connections, so serial requests reuse one keep-alive connection.
-    """
-
-    shards: list[httpx.AsyncClient]
-    capacity: list[int]
-    busy: list[int]
-    #: httpcore re-scans every queued request on each pool change (quadratic: 1,000 triggers polling
-    #: at once starve the event loop), so requests beyond the pool size queue here, in O(1).
-    slots: asyncio.Semaphore
-    resume_at: float = 0.0
-
-    @classmethod
-    def open(cls, size: int, timeout: float, ssl_context: ssl.SSLContext) -> _SharedAsyncClient:
-        """
-        Open a pool of ``size`` connections in total.
-
-        :param size: connections (and requests in flight) in total.
-        :param timeout: per-request timeout in seconds.
-        :param ssl_context: the TLS context every shard verifies with.
-        """
-        full, rest = divmod(size, POOL_SHARD_SIZE)
-        capacity = [POOL_SHARD_SIZE] * full + ([rest] if rest else [])
-        shards = [
-            httpx.AsyncClient(
-                timeout=timeout,
-                follow_redirects=False,
-                headers={"User-Agent": USER_AGENT},
-                verify=ssl_context,
-                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-            )
-            for n in capacity
-        ]
-        return cls(shards, capacity, [0] * len(shards), asyncio.Semaphore(size))
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The client requests are built with (every shard has the same settings)."""
-        return self.shards[0]
-
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` (body read) on the shard with the most free connections."""
-        async with self.slots:
-            index = max(range(len(self.shards)), key=lambda i: self.capacity[i] - self.busy[i])
-            self.busy[index] += 1
-            try:
-                return await self.shards[index].send(request)
-            finally:
-                self.busy[index] -= 1
-
-    async def aclose(self) -> None:
-        """Close every shard's connections."""
-        for shard in self.shards:
-            await shard.aclose()
-
-    async def wait_turn(self) -> None:
-        """Sleep while a 429's Retry-After holds the whole pool back."""
-        while (delay := self.resume_at - time.monotonic()) > 0:  # noqa: ASYNC110 (resume_at may move)
-            await asyncio.sleep(delay)
-
-    def hold_back(self, seconds: float) -> None:
-        """Make every request on this client wait ``seconds`` from now."""
-        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
-
-
-_shared_async_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, float, int], _SharedAsyncClient]
+__all__ = [
+    "ASYNC_POOL_SIZE",
+    "LOOKUP_ERROR",
+    "MAX_LIST_LIMIT",
+    "POOL_SHARD_SIZE",
+    "SNIPPET_CHARS",
+    "TRANSCRIPT_PATH",
+    "USER_AGENT",
+    "AssemblyAIHook",
+    "ConnectionSettings",
 ]
-_shared_async_clients = weakref.WeakKeyDictionary()
 
 
 class AssemblyAIHook(BaseHook):
@@ -626,7 +204,7 @@ class AssemblyAIHook(BaseHook):
             timeout=self.settings.timeout,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
-            verify=_ssl_context(),
+            verify=ssl_context(),
         )
 
     def get_conn(self) -> httpx.Client:
@@ -638,22 +216,13 @@ class AssemblyAIHook(BaseHook):
         if "client" in self.__dict__:
             self.__dict__.pop("client").close()
 
-    async def _async_client(self, settings: ConnectionSettings) -> _SharedAsyncClient:
-        clients = _shared_async_clients.setdefault(asyncio.get_running_loop(), {})
-        size = self.async_pool_size
-        key = (settings.base_url, settings.timeout, size)
-        if key not in clients:
-            # Loading the CA bundle blocks for tens of ms: do it off the loop (once per process).
-            ssl_context = await asyncio.to_thread(_ssl_context)
-            clients.setdefault(key, _SharedAsyncClient.open(size, settings.timeout, ssl_context))
-        return clients[key]
+    async def _async_client(self, settings: ConnectionSettings) -> SharedAsyncClient:
+        return await shared_async_client(settings.base_url, settings.timeout, self.async_pool_size)
 
     @staticmethod
     async def aclose_shared_clients() -> None:
         """Close the async clients shared on the running event loop (call before the loop ends)."""
-        clients = _shared_async_clients.pop(asyncio.get_running_loop(), {})
-        for shared in clients.values():
-            await shared.aclose()
+        await aclose_shared_async_clients()
 
     # -- the request core, shared by sync and async --------------------------------------------
 
@@ -723,19 +292,19 @@ class AssemblyAIHook(BaseHook):
         }
 
     def _request(
-        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: _Shape | None = None
+        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: Shape | None = None
     ) -> Any:
         settings = self.settings
         for attempt in Retrying(**self._retry_policy(settings, method)):
             with attempt:
                 request = self._prepare(self.client, settings, method, path_or_url, body)
-                with _transport_errors(request, settings):
+                with transport_errors(request, settings):
                     response = self.client.send(request)
-                return _parse_response(response, settings, shape)
+                return parse_response(response, settings, shape)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _arequest(
-        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: _Shape | None = None
+        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, shape: Shape | None = None
     ) -> Any:
         settings = await self.aget_settings()
         shared = await self._async_client(settings)
@@ -745,9 +314,9 @@ class AssemblyAIHook(BaseHook):
                 if self.max_requests_per_second:
                     await self._get_limiter().acquire()
                 await shared.wait_turn()
-                with _transport_errors(request, settings):
+                with transport_errors(request, settings):
                     response = await shared.send(request)
-                return _parse_response(response, settings, shape)
+                return parse_response(response, settings, shape)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _get_limiter(self) -> AsyncLimiter:
@@ -769,7 +338,7 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        return self._request("GET", _transcript_path(transcript_id), shape=_TRANSCRIPT)  # type: ignore[no-any-return]
+        return self._request("GET", transcript_path(transcript_id), shape=TRANSCRIPT)  # type: ignore[no-any-return]
 
     def submit_transcript(self, audio_url: str, **options: Any) -> Transcript:
         """
@@ -781,7 +350,7 @@ class AssemblyAIHook(BaseHook):
         if not isinstance(audio_url, str) or not audio_url.startswith(("http://", "https://")):
             raise ValueError(f"audio_url must be an http(s) URL, got {audio_url!r}")
         body = {"audio_url": audio_url, **options}
-        return self._request("POST", TRANSCRIPT_PATH, body, _TRANSCRIPT)  # type: ignore[no-any-return]
+        return self._request("POST", TRANSCRIPT_PATH, body, TRANSCRIPT)  # type: ignore[no-any-return]
 
     def delete_transcript(self, transcript_id: str) -> Transcript:
         """
@@ -789,8 +358,8 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        path = _transcript_path(transcript_id)
-        return _deleted(self._request("DELETE", path, shape=_TRANSCRIPT), path, self.settings)
+        path = transcript_path(transcript_id)
+        return check_deleted(self._request("DELETE", path, shape=TRANSCRIPT), path, self.settings)
 
     def list_transcripts(
         self,
@@ -816,9 +385,9 @@ class AssemblyAIHook(BaseHook):
         :param after_id: only transcripts created after this one.
         :param limit: page size, 1 to 200.
         """
-        walk = _ListWalk(_list_params(status, created_on, before_id, after_id, limit), self.settings)
+        walk = ListWalk(list_params(status, created_on, before_id, after_id, limit), self.settings)
         while walk.path is not None:
-            yield from walk.advance(self._request("GET", walk.path, shape=_LIST_PAGE))
+            yield from walk.advance(self._request("GET", walk.path, shape=LIST_PAGE))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and the URL with one cheap request (``GET /v2/transcript?limit=1``)."""
@@ -837,7 +406,7 @@ class AssemblyAIHook(BaseHook):
         :param transcript_id: the transcript's id.
         """
         return await self._arequest(  # type: ignore[no-any-return]
-            "GET", _transcript_path(transcript_id), shape=_TRANSCRIPT
+            "GET", transcript_path(transcript_id), shape=TRANSCRIPT
         )
 
     async def adelete_transcript(self, transcript_id: str) -> Transcript:
@@ -846,9 +415,9 @@ class AssemblyAIHook(BaseHook):
 
         :param transcript_id: the transcript's id.
         """
-        path = _transcript_path(transcript_id)
-        deleted = await self._arequest("DELETE", path, shape=_TRANSCRIPT)
-        return _deleted(deleted, path, await self.aget_settings())
+        path = transcript_path(transcript_id)
+        deleted = await self._arequest("DELETE", path, shape=TRANSCRIPT)
+        return check_deleted(deleted, path, await self.aget_settings())
 
     async def alist_transcript_page(
         self,
@@ -868,7 +437,7 @@ class AssemblyAIHook(BaseHook):
         :param limit: page size, 1 to 200.
         """
         return await self._arequest(  # type: ignore[no-any-return]
-            "GET", _list_path(_list_params(status, None, before_id, None, limit)), shape=_LIST_PAGE
+            "GET", list_path(list_params(status, None, before_id, None, limit)), shape=LIST_PAGE
         )
 
     async def alist_transcripts(
@@ -889,30 +458,11 @@ class AssemblyAIHook(BaseHook):
         :param after_id: only transcripts created after this one.
         :param limit: page size, 1 to 200.
         """
-        params = _list_params(status, created_on, before_id, after_id, limit)
-        walk = _ListWalk(params, await self.aget_settings())
+        params = list_params(status, created_on, before_id, after_id, limit)
+        walk = ListWalk(params, await self.aget_settings())
         while walk.path is not None:
-            for item in walk.advance(await self._arequest("GET", walk.path, shape=_LIST_PAGE)):
+            for item in walk.advance(await self._arequest("GET", walk.path, shape=LIST_PAGE)):
                 yield item
-
-
-@contextmanager
-def _transport_errors(request: httpx.Request, settings: ConnectionSettings) -> Iterator[None]:
-    """Turn httpx transport failures (refused, dropped, timed out) into AssemblyAITransportError."""
-    try:
-        yield
-    except httpx.TransportError as exc:
-        method, path = request.method, request.url.path
-        error = AssemblyAITransportError(
-            f"{_where(method, path, settings)} got no usable response: "
-            f"{type(exc).__name__}: {str(exc).replace(settings.api_key, '***') or 'no detail'}",
-            method=method,
-            path=path,
-        )
-        error.request_sent = not isinstance(
-            exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-        )
-        raise error from exc
 
 
 def _mask(secret: str) -> None:

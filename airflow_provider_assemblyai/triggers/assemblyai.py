@@ -6,8 +6,9 @@ connection inside :meth:`TranscriptStatusTrigger.run`, with ``get_async_connecti
 :meth:`AssemblyAIHook.aget_settings`), and polls go through the hook's async client, which is shared
 by every trigger on the triggerer's event loop.
 
-Many triggers waiting on one loop and account share a :class:`_StatusBoard`: a few list pages of the
-account's queued and processing transcripts stand in for one ``GET`` per trigger and poll.
+Many triggers waiting on one loop and account share a status board (:mod:`._status_board`): a few
+list pages of the account's queued and processing transcripts stand in for one ``GET`` per trigger
+and poll.
 
 DAG files import this module to build a :class:`TranscriptEventTrigger` for an ``AssetWatcher``: the
 hook (httpx, tenacity, pydantic models) is imported only where a trigger runs.
@@ -16,10 +17,8 @@ hook (httpx, tenacity, pydantic models) is imported only where a trigger runs.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
-import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Sequence
 from contextlib import aclosing
@@ -30,10 +29,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.triggers import BaseEventTrigger
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_assemblyai._loop_state import PerEventLoop
 from airflow_provider_assemblyai.exceptions import (
     AssemblyAIRateLimitError,
     AssemblyAIServerError,
     AssemblyAITransportError,
+)
+from airflow_provider_assemblyai.triggers._status_board import (
+    BOARD_MIN_WAITERS,
+    BOARD_STATUSES,
+    StatusBoard,
+    board_for,
 )
 from airflow_provider_assemblyai.validation import (
     TranscriptStatus,
@@ -48,14 +54,20 @@ if TYPE_CHECKING:
     from airflow_provider_assemblyai.models import Transcript
     from airflow_provider_assemblyai.triggers._transcript_feed import FinishedTranscript, TranscriptFeed
 
+__all__ = [
+    "BOARD_MIN_WAITERS",
+    "BOARD_STATUSES",
+    "EVENT_TRIGGERS_SUPPORTED",
+    "MAX_LOOKBACK",
+    "TRANSIENT_ERRORS",
+    "TranscriptEventTrigger",
+    "TranscriptPoll",
+    "TranscriptStatusTrigger",
+    "utc_iso",
+]
+
 #: Errors that may go away on the next poll (after the hook's own retries gave up on them).
 TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
-#: From this many triggers waiting on one loop and account, they read a shared status board.
-BOARD_MIN_WAITERS = 20
-#: The statuses a board lists: the ones a transcript is in while it is still being worked on.
-BOARD_STATUSES = (TranscriptStatus.QUEUED, TranscriptStatus.PROCESSING)
-
-log = logging.getLogger(__name__)
 
 
 def utc_iso(timestamp: float) -> str:
@@ -87,97 +99,6 @@ class TranscriptPoll:
         :param transcript: the transcript as the API returned it.
         """
         return cls(transcript.status.value, transcript.error, transcript.audio_duration)
-
-
-class _StatusBoard:
-    """
-    The queued and processing transcripts of one account, listed for every trigger on one event loop.
-
-    A refresh reads ``GET /v2/transcript?status=queued`` and ``...?status=processing``, paging with
-    ``before_id`` (at most ``1 + waiters // 200`` pages each, so unrelated work on the account cannot
-    make it grow without bound). A trigger whose transcript is listed as still in flight skips its
-    own ``GET`` for that poll; a transcript not on the board (finished, never listed, beyond the
-    pages read, or the refresh failed) is fetched with a ``GET`` as usual. So the board only ever
-    saves requests: every event is still built from the transcript's own ``GET``.
-    """
-
-    def __init__(self) -> None:
-        self.waiters: Counter[str] = Counter()
-        self.waiting = 0  # triggers, i.e. the sum of ``waiters``
-        self.statuses: dict[str, str] = {}
-        self.refreshed_at = -math.inf
-        self.refreshing: asyncio.Future[None] | None = None
-        self.failing = False
-
-    async def listed_status(self, hook: AssemblyAIHook, transcript_id: str, max_age: float) -> str | None:
-        """
-        Return the transcript's status as listed at most ``max_age`` seconds ago, or None if unlisted.
-
-        :param hook: the hook whose connection the board lists (used when a refresh is due).
-        :param transcript_id: the transcript to look up.
-        :param max_age: how old (in seconds) a listing may be; an older one is refreshed first.
-        """
-        if self.waiting < BOARD_MIN_WAITERS:
-            return None
-        if self.refreshing is None and time.monotonic() - self.refreshed_at > max_age:
-            self.refreshing = asyncio.ensure_future(self._refresh(hook))
-        if self.refreshing is not None:
-            await asyncio.shield(self.refreshing)  # one trigger's cancellation must not stop it
-        return self.statuses.get(transcript_id)
-
-    async def _refresh(self, hook: AssemblyAIHook) -> None:
-        from airflow_provider_assemblyai.hooks.assemblyai import MAX_LIST_LIMIT
-
-        started = time.monotonic()
-        pages = 1 + len(self.waiters) // MAX_LIST_LIMIT
-        statuses: dict[str, str] = {}
-        try:
-            for status in BOARD_STATUSES:
-                before_id = None
-                for _ in range(pages):
-                    page = await hook.alist_transcript_page(status=status, before_id=before_id)
-                    statuses.update((item.id, item.status.value) for item in page.transcripts)
-                    if len(page.transcripts) < MAX_LIST_LIMIT:
-                        break
-                    before_id = page.transcripts[-1].id
-        except Exception as error:  # every trigger falls back to its own GET until the next refresh
-            # Warn when listing starts failing, not on every refresh while it keeps failing.
-            level = logging.DEBUG if self.failing else logging.WARNING
-            log.log(level, "Listing in-flight transcripts failed; triggers poll one by one: %s", error)
-            statuses, self.failing = {}, True
-        else:
-            self.failing = False
-            log.debug("Listed %d in-flight transcripts for %d triggers", len(statuses), self.waiting)
-        finally:
-            self.statuses, self.refreshed_at, self.refreshing = statuses, started, None
-
-    def join(self, transcript_id: str) -> None:
-        """Count a trigger waiting for ``transcript_id``.
-
-        :param transcript_id: the transcript it waits for.
-        """
-        self.waiters[transcript_id] += 1
-        self.waiting += 1
-
-    def leave(self, transcript_id: str) -> None:
-        """Stop counting a trigger that waited for ``transcript_id``.
-
-        :param transcript_id: the transcript it waited for.
-        """
-        self.waiters[transcript_id] -= 1
-        self.waiting -= 1
-        if self.waiters[transcript_id] <= 0:
-            del self.waiters[transcript_id]
-
-
-_boards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], _StatusBoard]]
-_boards = weakref.WeakKeyDictionary()
-
-
-def _board_for(base_url: str, api_key: str) -> _StatusBoard:
-    """The status board of an account (base URL and key) on the running event loop."""
-    boards = _boards.setdefault(asyncio.get_running_loop(), {})
-    return boards.setdefault((base_url, api_key), _StatusBoard())
 
 
 class TranscriptStatusTrigger(BaseTrigger):
@@ -228,7 +149,7 @@ class TranscriptStatusTrigger(BaseTrigger):
         ):
             raise ValueError(f"end_time must be a Unix timestamp (float) or None, got {end_time!r}")
         self.end_time = None if end_time is None else float(end_time)
-        self._board: _StatusBoard | None = None  # joined by the first poll that knows the account
+        self._board: StatusBoard | None = None  # joined by the first poll that knows the account
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the plain-value kwargs to re-create this trigger (never the key)."""
@@ -263,7 +184,7 @@ class TranscriptStatusTrigger(BaseTrigger):
         """The transcript from its own GET, or its listed status while the board shows it in flight."""
         if self._board is None:
             settings = await hook.aget_settings()
-            self._board = _board_for(settings.base_url, settings.api_key)
+            self._board = board_for(settings.base_url, settings.api_key)
             self._board.join(self.transcript_id)
         listed = await self._board.listed_status(hook, self.transcript_id, max_age=self.poll_interval / 2)
         if listed is None or listed in self.target_statuses or listed in self.failure_statuses:
@@ -357,20 +278,6 @@ class TranscriptStatusTrigger(BaseTrigger):
 EVENT_TRIGGERS_SUPPORTED = BaseEventTrigger is not BaseTrigger
 #: The API lists only the transcripts of the last 90 days.
 MAX_LOOKBACK = timedelta(days=90)
-
-
-@dataclass
-class _SharedStream:
-    """What the watchers of one shared stream (Airflow 3.3+) have in common: the statuses, the feed."""
-
-    wanted: Counter[str] = field(default_factory=Counter)  # the statuses of the subscribed watchers
-    feed: TranscriptFeed | None = None  # while its listing loop runs
-
-
-#: The shared streams of each event loop by key: a watcher registers its statuses, and one that
-#: joins a running loop asks its feed for a rescan of the window.
-_shared_streams: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _SharedStream]]
-_shared_streams = weakref.WeakKeyDictionary()
 
 
 class TranscriptEventTrigger(BaseEventTrigger):
@@ -483,7 +390,7 @@ class TranscriptEventTrigger(BaseEventTrigger):
         :param kwargs: one watcher's kwargs; only those in :meth:`shared_stream_key` are used.
         """
         watcher = cls(**kwargs)
-        key, streams = watcher.shared_stream_key(), _shared_streams.setdefault(asyncio.get_running_loop(), {})
+        key, streams = watcher.shared_stream_key(), _shared_streams.current()
         shared = streams.setdefault(key, _SharedStream())
         shared.feed = feed = watcher._feed(shared.wanted)
         try:
@@ -505,7 +412,7 @@ class TranscriptEventTrigger(BaseEventTrigger):
         :param shared_stream: the batches of :meth:`open_shared_stream`.
         """
         self._offered = {}
-        key, streams = self.shared_stream_key(), _shared_streams.setdefault(asyncio.get_running_loop(), {})
+        key, streams = self.shared_stream_key(), _shared_streams.current()
         shared = streams.setdefault(key, _SharedStream())
         shared.wanted.update(self.statuses)
         if shared.feed is not None:
@@ -542,6 +449,19 @@ async def _poll_feed(
         if batch:
             yield batch
         await asyncio.sleep(poll_interval)
+
+
+@dataclass
+class _SharedStream:
+    """What the watchers of one shared stream (Airflow 3.3+) have in common: the statuses, the feed."""
+
+    wanted: Counter[str] = field(default_factory=Counter)  # the statuses of the subscribed watchers
+    feed: TranscriptFeed | None = None  # while its listing loop runs
+
+
+#: The shared streams of each event loop by key: a watcher registers its statuses, and one that
+#: joins a running loop asks its feed for a rescan of the window.
+_shared_streams: PerEventLoop[dict[Hashable, _SharedStream]] = PerEventLoop(dict)
 
 
 def _forget_unused(streams: dict[Hashable, _SharedStream], key: Hashable) -> None:

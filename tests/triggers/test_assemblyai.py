@@ -12,7 +12,8 @@ import httpcore
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, _shared_async_clients
+from airflow_provider_assemblyai.hooks._pool import shared_async_clients
+from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger, utc_iso
 from tests.conftest import TEST_API_KEY, status_event
@@ -396,14 +397,14 @@ async def test_many_triggers_share_one_connection_pool_and_one_status_board(
     # At most the pool's 20 at once; a slow run may see idle ones expire (5 s) and reopen.
     assert 1 <= len(opened) <= 40
     assert len(opened) < requests
-    assert len(_shared_async_clients[asyncio.get_running_loop()]) == 1
+    assert len(shared_async_clients[asyncio.get_running_loop()]) == 1
     assert board.waiters == {}  # every trigger left the board when it finished
 
 
 def triggers_board(emu: AssemblyAIEmulator) -> Any:
-    from airflow_provider_assemblyai.triggers.assemblyai import _boards
+    from airflow_provider_assemblyai.triggers._status_board import boards
 
-    (board,) = _boards[asyncio.get_running_loop()].values()
+    (board,) = boards[asyncio.get_running_loop()].values()
     return board
 
 
