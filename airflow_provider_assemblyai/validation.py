@@ -12,7 +12,10 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import TypeVar
+
+_Given = TypeVar("_Given")
+_Parsed = TypeVar("_Parsed")
 
 MAX_TRANSCRIPT_ID_LENGTH = 128
 _TRANSCRIPT_ID = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
@@ -184,7 +187,7 @@ def is_template(value: object) -> bool:
 # -- PurgeTranscriptsOperator's arguments ------------------------------------------------------
 
 
-def parse_when_known(value: Any, parse: Callable[[Any], Any]) -> Any:
+def parse_when_known(value: _Given, parse: Callable[[_Given], _Parsed]) -> _Given | _Parsed:
     """
     ``parse(value)`` if ``value`` is known when the DAG is defined, else ``value`` as it is.
 
