@@ -54,17 +54,6 @@ class AuditError(AirflowException):
     """The audit store could not store a part: the purge sends no further DELETE."""
 
 
-@dataclass(frozen=True)
-class _Cut:
-    """One part, serialised and chained, ready to be stored."""
-
-    name: str
-    data: bytes
-    end_seq: int  # lines with a lower sequence number are in this part or an earlier one
-    oldest_added: float | None  # when its oldest line was added (None: a header alone)
-    sha256: str
-
-
 class AuditWriter:
     """
     Write one attempt of a purge audit as rolling parts, each a new object written whole.
@@ -400,6 +389,17 @@ class AuditWriter:
             if self.parts == 0:
                 target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """One part, serialised and chained, ready to be stored."""
+
+    name: str
+    data: bytes
+    end_seq: int  # lines with a lower sequence number are in this part or an earlier one
+    oldest_added: float | None  # when its oldest line was added (None: a header alone)
+    sha256: str
 
 
 def _put_local_file(path: str, data: bytes) -> None:

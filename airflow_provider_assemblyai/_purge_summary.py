@@ -15,17 +15,6 @@ from typing import Any
 MAX_REPORTED_IDS = 10_000
 
 
-class Outcome(str, Enum):
-    """What happened to one transcript in a purge (one audit line each)."""
-
-    DELETED = "deleted"
-    WOULD_DELETE = "would_delete"
-    ALREADY_DELETED = "already_deleted"
-    NOT_FOUND = "not_found"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
 @dataclass
 class PurgeSummary:
     """
@@ -116,3 +105,14 @@ class PurgeSummary:
         """The counts alone (no id lists), for the audit's ``end`` line."""
         ids = ("deleted_ids", "would_delete_ids", "failed_ids", "recovered_ids", "audit_path", "audit_anchor")
         return {key: value for key, value in self.to_dict().items() if key not in ids}
+
+
+class Outcome(str, Enum):
+    """What happened to one transcript in a purge (one audit line each)."""
+
+    DELETED = "deleted"
+    WOULD_DELETE = "would_delete"
+    ALREADY_DELETED = "already_deleted"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"
+    SKIPPED = "skipped"

@@ -80,19 +80,6 @@ class PurgePlan:
     progress_interval: float = 10.0
 
 
-class _Stop(Exception):
-    """A worker hit an error that makes every further request pointless (bad key or connection)."""
-
-
-class _Target(NamedTuple):
-    """A transcript on its way through the purge, with what is known about it."""
-
-    id: str
-    created: datetime | None = None
-    status: str | None = None
-    intent: int | None = None  # the audit line announcing its DELETE
-
-
 class PurgeEngine:
     """
     Run one purge on the running event loop. Use :func:`run_purge` from sync code.
@@ -466,6 +453,19 @@ class PurgeEngine:
             rate,
             "0s" if final else eta,
         )
+
+
+class _Stop(Exception):
+    """A worker hit an error that makes every further request pointless (bad key or connection)."""
+
+
+class _Target(NamedTuple):
+    """A transcript on its way through the purge, with what is known about it."""
+
+    id: str
+    created: datetime | None = None
+    status: str | None = None
+    intent: int | None = None  # the audit line announcing its DELETE
 
 
 def _drain(queue: asyncio.Queue[_Target]) -> list[_Target]:
