@@ -1,5 +1,5 @@
 """
-Transcript ids and statuses, and the argument checks shared by the DAG-facing classes.
+Transcript ids and statuses, and the argument checks of the DAG-facing classes (operators, sensor).
 
 Deliberately light (no pydantic, no httpx): operators and sensors validate their arguments while the
 scheduler parses DAG files, so this module must cost next to nothing to import.
@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
+from typing import TypeVar
+
+_Given = TypeVar("_Given")
+_Parsed = TypeVar("_Parsed")
 
 MAX_TRANSCRIPT_ID_LENGTH = 128
 _TRANSCRIPT_ID = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
@@ -177,3 +182,234 @@ def check_conn_id(value: object) -> str:
 def is_template(value: object) -> bool:
     """Whether ``value`` is a Jinja template string, only checkable once rendered."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+# -- PurgeTranscriptsOperator's arguments ------------------------------------------------------
+
+
+def parse_when_known(value: _Given, parse: Callable[[_Given], _Parsed]) -> _Given | _Parsed:
+    """
+    ``parse(value)`` if ``value`` is known when the DAG is defined, else ``value`` as it is.
+
+    :param value: an operator argument: a plain value, a Jinja template or an XComArg.
+    :param parse: the check (and normalisation) to apply to a plain value.
+    """
+    return value if is_known_later(value) else parse(value)
+
+
+def is_known_later(value: object) -> bool:
+    """Whether ``value`` is only known at run time: a Jinja template, or an XComArg (any non-plain value)."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, (list, tuple)):
+        return any(is_known_later(item) for item in value)
+    return not isinstance(value, (bool, int, float, bytes, dict, set, frozenset, timedelta, date, type(None)))
+
+
+def check_purge_selection(
+    transcript_ids: object, older_than: object, created_before: object, *, rendered: bool = False
+) -> None:
+    """
+    Check that a purge selects exactly one way: ids, or one cutoff (``older_than`` or ``created_before``).
+
+    :param transcript_ids: the ids (None: not given).
+    :param older_than: the age cutoff (None: not given).
+    :param created_before: the date cutoff (None: not given).
+    :param rendered: whether the values are rendered templates (for the error message).
+    """
+    if older_than is not None and created_before is not None:
+        raise ValueError(
+            f"older_than ({older_than!r}) and created_before ({created_before!r}) cannot be "
+            "combined: give one cutoff"
+        )
+    has_cutoff = older_than is not None or created_before is not None
+    if transcript_ids is None and not has_cutoff:
+        raise ValueError(
+            "PurgeTranscriptsOperator needs transcript_ids, older_than or created_before"
+            + (" (the cutoff rendered to nothing)" if rendered else "")
+            + "; to purge every transcript, say so with older_than=timedelta(0)"
+        )
+    if transcript_ids is not None and has_cutoff:
+        raise ValueError(
+            "transcript_ids cannot be combined with older_than/created_before: the API gives no "
+            "creation time for a single transcript; filter the ids upstream"
+        )
+
+
+_TRUE_TEXTS = frozenset({"true", "yes", "on", "1"})
+_FALSE_TEXTS = frozenset({"false", "no", "off", "0"})
+
+
+def parse_dry_run(value: object) -> bool:
+    """A bool, or the text a template renders for one (``'True'``, ``'false'``...)."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE_TEXTS or text in _FALSE_TEXTS:
+        return text in _TRUE_TEXTS
+    raise ValueError(
+        f"dry_run must be true or false (a bool, or a rendered 'True'/'False', 'yes'/'no', '1'/'0'), "
+        f"got {value!r}: refusing to guess whether to delete"
+    )
+
+
+def parse_older_than(value: object) -> timedelta | None:
+    """A timedelta >= 0, or an ISO 8601 duration (``'P30D'``); ``None``/``'None'``/blank: not given."""
+    if is_rendered_nothing(value):
+        return None
+    expected = (
+        "older_than must be a timedelta >= 0 or an ISO 8601 duration such as 'P30D' (30 days) or 'PT12H'"
+    )
+    if isinstance(value, str) and value.strip().upper().startswith("P"):
+        duration = _iso_duration(value.strip().upper(), expected)
+    elif isinstance(value, timedelta):
+        duration = value
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
+        raise ValueError(
+            f"{expected}; got {value!r}, a number without a unit (days? seconds?), refused rather "
+            "than guessed"
+        )
+    else:
+        hint = (
+            " (a template renders a timedelta as text: render an ISO 8601 duration instead, "
+            "e.g. 'P{{ params.days }}D')"
+            if isinstance(value, str) and "day" in value
+            else ""
+        )
+        raise ValueError(f"{expected}, got {value!r}{hint}")
+    if duration < timedelta(0):
+        raise ValueError(f"{expected}, got {value!r}")
+    return duration
+
+
+def _iso_duration(text: str, expected: str) -> timedelta:
+    import pendulum
+
+    try:
+        parsed = pendulum.parse(text)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, pendulum.Duration):
+        raise ValueError(f"{expected}, got {text!r}")
+    if parsed.years or parsed.months:
+        raise ValueError(
+            f"{expected}, got {text!r}: months and years have no fixed length, use days (e.g. 'P90D')"
+        )
+    return timedelta(seconds=parsed.total_seconds())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_created_before(value: object) -> datetime | None:
+    """
+    Parse created_before (a datetime or date, or an ISO 8601 string) to aware UTC; nothing: None.
+
+    :param value: the argument, plain or rendered; naive values are UTC.
+    """
+    return None if is_rendered_nothing(value) else _utc_cutoff(value)
+
+
+def _utc_cutoff(value: object) -> datetime:
+    parsed: object = value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        parsed = datetime(value.year, value.month, value.day)
+    if not isinstance(parsed, datetime):
+        raise ValueError(
+            f"created_before must be a datetime or an ISO 8601 string such as '2024-06-01T00:00:00Z', "
+            f"got {value!r}"
+        )
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_max_deletions(value: object) -> int | None:
+    """A whole number >= 1, or its rendered text; ``None``/``'None'``: no cap. Blank is refused."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return check_positive_int(value, argument="max_deletions")
+
+
+def parse_purge_statuses(value: object) -> tuple[str, ...]:
+    """Statuses as a list, or rendered text: ``'error'``, ``'completed,error'``, ``"['error']"``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("[", "("):
+            import ast
+
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"statuses must be a list of statuses, got {text!r}") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()] or text
+    parsed = TranscriptStatus.parse_many(value, argument="statuses")
+    in_progress = [status.value for status in parsed if not status.is_terminal]
+    if in_progress:
+        raise ValueError(
+            f"statuses must only contain 'completed' and/or 'error', got {value!r}: a purge never "
+            f"deletes {'/'.join(in_progress)} transcripts"
+        )
+    return tuple(status.value for status in parsed)
+
+
+def parse_transcript_ids(value: object) -> tuple[str, ...]:
+    """Check the rendered transcript_ids: a list of valid ids (deduplicated, order kept)."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, Sequence)):
+        raise ValueError(
+            f"transcript_ids must be a list of transcript ids, got {type(value).__name__} "
+            f"{str(value)[:80]!r} (a Jinja template renders to a string: pass the upstream task's "
+            "XComArg, e.g. transcript_ids=upstream.output, or set render_template_as_native_obj=True)"
+        )
+    ids: list[str] = []
+    for position, item in enumerate(value):
+        try:
+            ids.append(validate_transcript_id(item))
+        except ValueError as error:
+            raise ValueError(f"transcript_ids[{position}]: {error}") from None
+    return tuple(dict.fromkeys(ids))
+
+
+def check_positive_int(value: object, *, argument: str, maximum: int | None = None) -> int:
+    """
+    Return ``value`` if it is an integer from 1 (to ``maximum``), else raise ValueError naming it.
+
+    :param value: the candidate.
+    :param argument: the argument name to put in the error message.
+    :param maximum: the largest value allowed (None: no limit).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
+        expected = f"an integer from 1 to {maximum}" if maximum else "an integer >= 1 (or None)"
+        raise ValueError(f"{argument} must be {expected}, got {value!r}")
+    return value
+
+
+def check_rate_limit(value: object) -> float | None:
+    """Return ``max_requests_per_second`` as a float > 0, or None (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"max_requests_per_second must be a number > 0 (or None), got {value!r}")
+    return float(value)
+
+
+def check_audit_path(value: object) -> str | None:
+    """Return the rendered ``audit_path`` stripped (None: no audit), else raise ValueError naming it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"audit_path must be a URI such as 'file:///audit/run.jsonl', got {value!r}")
+    return value.strip()

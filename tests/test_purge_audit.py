@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_assemblyai import _audit_writer
 from airflow_provider_assemblyai import purge as purge_module
+from airflow_provider_assemblyai._audit_writer import AUDIT_BOUND_SECONDS, AUDIT_PART_SECONDS
 from airflow_provider_assemblyai.audit import read_audit
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.models import Transcript
 from airflow_provider_assemblyai.purge import (
-    AUDIT_BOUND_SECONDS,
-    AUDIT_PART_SECONDS,
     AuditError,
     AuditWriter,
     Outcome,
@@ -220,7 +220,7 @@ def test_a_store_failing_midway_stops_the_deletions_and_reports_them_truthfully(
 
     monkeypatch.setattr(AuditWriter, "_upload", upload)
     monkeypatch.setattr(purge_module, "AUDIT_INTENT_LOOKAHEAD", 20)
-    monkeypatch.setattr(purge_module, "wait_exponential", lambda *a, **k: lambda state: 0)
+    monkeypatch.setattr(_audit_writer, "wait_exponential", lambda *a, **k: lambda state: 0)
     uri = f"{tmp_path.as_uri()}/audit/run.jsonl"
 
     summary = exact(run_purge(AssemblyAIHook(), plan(audit_path=uri)))

@@ -7,30 +7,44 @@ to Airflow's base classes. The hook, the trigger and the purge machinery are imp
 
 from __future__ import annotations
 
-# === DeleteTranscriptOperator (owned by the delete-operator work) ===============================
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_assemblyai.validation import (
-    TranscriptStatus,
+    check_audit_path,
     check_conn_id,
+    check_positive_int,
     check_positive_seconds,
+    check_purge_selection,
+    check_rate_limit,
     is_rendered_nothing,
     is_template,
     nothing_rendered_error,
+    parse_created_before,
+    parse_dry_run,
+    parse_max_deletions,
+    parse_older_than,
+    parse_purge_statuses,
+    parse_transcript_ids,
+    parse_when_known,
     validate_transcript_id,
 )
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context
+    from datetime import date, datetime, timedelta
+
+    from airflow.providers.common.compat.sdk import Context, XComArg
 
     from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
     from airflow_provider_assemblyai.models import Transcript
+
+#: The most deletions in flight at once; the hook's async pool is sized to the concurrency asked for.
+PURGE_MAX_CONCURRENCY = 100
 
 
 class DeleteTranscriptOperator(BaseOperator):
@@ -243,15 +257,6 @@ def _may_have_taken_effect(error: Exception) -> bool:
     return status_code is None or status_code >= 500 or 200 <= status_code < 300
 
 
-# === PurgeTranscriptsOperator (owned by the purge work) =========================================
-
-if TYPE_CHECKING:
-    from datetime import datetime, timedelta
-
-#: The most deletions in flight at once; the hook's async pool is sized to the concurrency asked for.
-PURGE_MAX_CONCURRENCY = 100
-
-
 class PurgeTranscriptsOperator(BaseOperator):
     """
     Delete many transcripts concurrently: explicit ids, or every transcript older than a cutoff.
@@ -342,14 +347,14 @@ class PurgeTranscriptsOperator(BaseOperator):
         self,
         *,
         assemblyai_conn_id: str = "assemblyai_default",
-        transcript_ids: Any = None,
-        older_than: Any = None,
-        created_before: Any = None,
-        statuses: Any = ("completed", "error"),
-        max_deletions: Any = None,
+        transcript_ids: Sequence[str] | str | XComArg | None = None,
+        older_than: timedelta | str | None = None,
+        created_before: datetime | date | str | None = None,
+        statuses: Sequence[str] | AbstractSet[str] | str = ("completed", "error"),
+        max_deletions: int | str | None = None,
         concurrency: int = 8,
         max_requests_per_second: float | None = None,
-        dry_run: Any = False,
+        dry_run: bool | str = False,
         fail_on_error: bool = True,
         audit_path: str | None = None,
         **kwargs: Any,
@@ -358,16 +363,20 @@ class PurgeTranscriptsOperator(BaseOperator):
         self.assemblyai_conn_id = assemblyai_conn_id
         # Plain values are checked (and normalised) now; templates and XComArgs once rendered.
         self._by_ids = transcript_ids is not None
-        self.older_than = _known(older_than, _purge_older_than)
-        _purge_selection(transcript_ids, older_than, created_before)
-        self.created_before = _known(created_before, _purge_created_before)
-        self.transcript_ids = None if transcript_ids is None else _known(transcript_ids, _purge_ids)
-        self.statuses = _known(statuses, _purge_statuses)
-        self.max_deletions = _known(max_deletions, _purge_max_deletions)
+        self.older_than = parse_when_known(older_than, parse_older_than)
+        check_purge_selection(transcript_ids, older_than, created_before)
+        self.created_before = parse_when_known(created_before, parse_created_before)
+        self.transcript_ids = (
+            None if transcript_ids is None else parse_when_known(transcript_ids, parse_transcript_ids)
+        )
+        self.statuses = parse_when_known(statuses, parse_purge_statuses)
+        self.max_deletions = parse_when_known(max_deletions, parse_max_deletions)
         # Not ``self.dry_run``: that is BaseOperator's own method (``airflow tasks test --dry-run``).
-        self.is_dry_run = _known(dry_run, _purge_dry_run)
-        self.concurrency = _purge_int("concurrency", concurrency, maximum=PURGE_MAX_CONCURRENCY)
-        self.max_requests_per_second = _purge_rate(max_requests_per_second)
+        self.is_dry_run = parse_when_known(dry_run, parse_dry_run)
+        self.concurrency = check_positive_int(
+            concurrency, argument="concurrency", maximum=PURGE_MAX_CONCURRENCY
+        )
+        self.max_requests_per_second = check_rate_limit(max_requests_per_second)
         self.fail_on_error = bool(fail_on_error)
         self.audit_path = audit_path
 
@@ -395,7 +404,7 @@ class PurgeTranscriptsOperator(BaseOperator):
             max_deletions=run.max_deletions,
             concurrency=self.concurrency,
             dry_run=run.dry_run,
-            audit_path=_purge_audit_path(self.audit_path),
+            audit_path=check_audit_path(self.audit_path),
             audit_fields=_purge_audit_fields(context),
             progress_interval=self.progress_interval,
         )
@@ -430,18 +439,18 @@ class PurgeTranscriptsOperator(BaseOperator):
         if self._by_ids:
             if is_rendered_nothing(self.transcript_ids):
                 raise nothing_rendered_error("transcript_ids", self.transcript_ids, "list of transcript ids")
-            transcript_ids = _purge_ids(self.transcript_ids)
-        older_than = _purge_older_than(self.older_than)
-        created_before = _purge_created_before(self.created_before)
-        _purge_selection(transcript_ids, older_than, created_before, rendered=True)
+            transcript_ids = parse_transcript_ids(self.transcript_ids)
+        older_than = parse_older_than(self.older_than)
+        created_before = parse_created_before(self.created_before)
+        check_purge_selection(transcript_ids, older_than, created_before, rendered=True)
         if older_than is not None:
             created_before = datetime.now(timezone.utc) - older_than
         return _PurgeRun(
             transcript_ids=transcript_ids,
             created_before=created_before,
-            statuses=_purge_statuses(self.statuses),
-            max_deletions=_purge_max_deletions(self.max_deletions),
-            dry_run=_purge_dry_run(self.is_dry_run),
+            statuses=parse_purge_statuses(self.statuses),
+            max_deletions=parse_max_deletions(self.max_deletions),
+            dry_run=parse_dry_run(self.is_dry_run),
         )
 
 
@@ -453,218 +462,6 @@ class _PurgeRun(NamedTuple):
     statuses: tuple[str, ...]
     max_deletions: int | None
     dry_run: bool
-
-
-def _known(value: Any, parse: Callable[[Any], Any]) -> Any:
-    """``parse(value)`` if ``value`` is known when the DAG is defined, else ``value`` as it is."""
-    return value if _given_later(value) else parse(value)
-
-
-def _given_later(value: object) -> bool:
-    """Whether ``value`` is only known at run time: a Jinja template, or an XComArg (any non-plain value)."""
-    from datetime import date, timedelta
-
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, (list, tuple)):
-        return any(_given_later(item) for item in value)
-    return not isinstance(value, (bool, int, float, bytes, dict, set, frozenset, timedelta, date, type(None)))
-
-
-def _purge_selection(
-    transcript_ids: object, older_than: object, created_before: object, *, rendered: bool = False
-) -> None:
-    """Exactly one selection: ids, or one cutoff (``older_than`` or ``created_before``)."""
-    if older_than is not None and created_before is not None:
-        raise ValueError(
-            f"older_than ({older_than!r}) and created_before ({created_before!r}) cannot be "
-            "combined: give one cutoff"
-        )
-    has_cutoff = older_than is not None or created_before is not None
-    if transcript_ids is None and not has_cutoff:
-        raise ValueError(
-            "PurgeTranscriptsOperator needs transcript_ids, older_than or created_before"
-            + (" (the cutoff rendered to nothing)" if rendered else "")
-            + "; to purge every transcript, say so with older_than=timedelta(0)"
-        )
-    if transcript_ids is not None and has_cutoff:
-        raise ValueError(
-            "transcript_ids cannot be combined with older_than/created_before: the API gives no "
-            "creation time for a single transcript; filter the ids upstream"
-        )
-
-
-_TRUE_TEXTS = frozenset({"true", "yes", "on", "1"})
-_FALSE_TEXTS = frozenset({"false", "no", "off", "0"})
-
-
-def _purge_dry_run(value: object) -> bool:
-    """A bool, or the text a template renders for one (``'True'``, ``'false'``...)."""
-    if isinstance(value, bool):
-        return value
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text in _TRUE_TEXTS or text in _FALSE_TEXTS:
-        return text in _TRUE_TEXTS
-    raise ValueError(
-        f"dry_run must be true or false (a bool, or a rendered 'True'/'False', 'yes'/'no', '1'/'0'), "
-        f"got {value!r}: refusing to guess whether to delete"
-    )
-
-
-def _purge_older_than(value: object) -> timedelta | None:
-    """A timedelta >= 0, or an ISO 8601 duration (``'P30D'``); ``None``/``'None'``/blank: not given."""
-    from datetime import timedelta
-
-    if is_rendered_nothing(value):
-        return None
-    expected = (
-        "older_than must be a timedelta >= 0 or an ISO 8601 duration such as 'P30D' (30 days) or 'PT12H'"
-    )
-    if isinstance(value, str) and value.strip().upper().startswith("P"):
-        duration = _iso_duration(value.strip().upper(), expected)
-    elif isinstance(value, timedelta):
-        duration = value
-    elif isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
-        raise ValueError(
-            f"{expected}; got {value!r}, a number without a unit (days? seconds?), refused rather "
-            "than guessed"
-        )
-    else:
-        hint = (
-            " (a template renders a timedelta as text: render an ISO 8601 duration instead, "
-            "e.g. 'P{{ params.days }}D')"
-            if isinstance(value, str) and "day" in value
-            else ""
-        )
-        raise ValueError(f"{expected}, got {value!r}{hint}")
-    if duration < timedelta(0):
-        raise ValueError(f"{expected}, got {value!r}")
-    return duration
-
-
-def _iso_duration(text: str, expected: str) -> timedelta:
-    from datetime import timedelta
-
-    import pendulum
-
-    try:
-        parsed = pendulum.parse(text)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, pendulum.Duration):
-        raise ValueError(f"{expected}, got {text!r}")
-    if parsed.years or parsed.months:
-        raise ValueError(
-            f"{expected}, got {text!r}: months and years have no fixed length, use days (e.g. 'P90D')"
-        )
-    return timedelta(seconds=parsed.total_seconds())
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _purge_created_before(value: object) -> datetime | None:
-    return None if is_rendered_nothing(value) else _purge_cutoff(value)
-
-
-def _purge_max_deletions(value: object) -> int | None:
-    """A whole number >= 1, or its rendered text; ``None``/``'None'``: no cap. Blank is refused."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    return _purge_int("max_deletions", value)
-
-
-def _purge_statuses(value: object) -> tuple[str, ...]:
-    """Statuses as a list, or rendered text: ``'error'``, ``'completed,error'``, ``"['error']"``."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text[:1] in ("[", "("):
-            import ast
-
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                raise ValueError(f"statuses must be a list of statuses, got {text!r}") from None
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()] or text
-    parsed = TranscriptStatus.parse_many(value, argument="statuses")
-    in_progress = [status.value for status in parsed if not status.is_terminal]
-    if in_progress:
-        raise ValueError(
-            f"statuses must only contain 'completed' and/or 'error', got {value!r}: a purge never "
-            f"deletes {'/'.join(in_progress)} transcripts"
-        )
-    return tuple(status.value for status in parsed)
-
-
-def _purge_int(name: str, value: object, *, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
-        expected = f"an integer from 1 to {maximum}" if maximum else "an integer >= 1 (or None)"
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return value
-
-
-def _purge_rate(value: object) -> float | None:
-
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"max_requests_per_second must be a number > 0 (or None), got {value!r}")
-    return float(value)
-
-
-def _purge_cutoff(value: object) -> datetime:
-    """Parse created_before (a datetime, or an ISO 8601 date or datetime string) to aware UTC."""
-    from datetime import date, datetime, timezone
-
-    parsed: object = value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            parsed = None
-    elif isinstance(value, date) and not isinstance(value, datetime):
-        parsed = datetime(value.year, value.month, value.day)
-    if not isinstance(parsed, datetime):
-        raise ValueError(
-            f"created_before must be a datetime or an ISO 8601 string such as '2024-06-01T00:00:00Z', "
-            f"got {value!r}"
-        )
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _purge_ids(value: object) -> tuple[str, ...]:
-    """Check the rendered transcript_ids: a list of valid ids (deduplicated, order kept)."""
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, Sequence)):
-        raise ValueError(
-            f"transcript_ids must be a list of transcript ids, got {type(value).__name__} "
-            f"{str(value)[:80]!r} (a Jinja template renders to a string: pass the upstream task's "
-            "XComArg, e.g. transcript_ids=upstream.output, or set render_template_as_native_obj=True)"
-        )
-    ids: list[str] = []
-    for position, item in enumerate(value):
-        try:
-            ids.append(validate_transcript_id(item))
-        except ValueError as error:
-            raise ValueError(f"transcript_ids[{position}]: {error}") from None
-    return tuple(dict.fromkeys(ids))
-
-
-def _purge_audit_path(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"audit_path must be a URI such as 'file:///audit/run.jsonl', got {value!r}")
-    return value.strip()
 
 
 def _purge_audit_fields(context: Context) -> dict[str, str | int]:

@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_assemblyai._audit_writer import AUDIT_BOUND_SECONDS
 from airflow_provider_assemblyai.audit import AuditReport, read_audit
 from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
-from airflow_provider_assemblyai.purge import AUDIT_BOUND_SECONDS
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from tests.audit_stores import s3_uri
 from tests.conftest import TEST_API_KEY
@@ -47,14 +47,14 @@ PURGE_SCRIPT = """
     import json, os, signal, sys
     from datetime import datetime, timedelta, timezone
 
-    from airflow_provider_assemblyai import purge
+    from airflow_provider_assemblyai import _audit_writer
     from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
     from airflow_provider_assemblyai.operators.assemblyai import PurgeTranscriptsOperator
 
     audit_path, facts_path = sys.argv[1], sys.argv[2]
     KILL_AT, KILL_N = os.environ["KILL_AT"], int(os.environ["KILL_N"])
     RATE = float(os.environ["RATE"]) or None
-    purge.AUDIT_PART_LINES = 25  # many small parts: kills land between and inside them
+    _audit_writer.AUDIT_PART_LINES = 25  # many small parts: kills land between and inside them
 
     def die(**facts):
         with open(facts_path, "w") as file:
@@ -75,7 +75,7 @@ PURGE_SCRIPT = """
         return answer
 
     parts = 0
-    real_put = purge.AuditWriter._put
+    real_put = _audit_writer.AuditWriter._put
 
     def put(self, name, data):
         global parts
@@ -93,7 +93,7 @@ PURGE_SCRIPT = """
         real_put(self, name, data)
 
     AssemblyAIHook.adelete_transcript = delete
-    purge.AuditWriter._put = put
+    _audit_writer.AuditWriter._put = put
 
     class TaskInstance:
         dag_id, task_id, run_id, try_number = "retention", "purge", "manual__sigkill", 1
