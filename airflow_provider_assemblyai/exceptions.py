@@ -63,6 +63,10 @@ class AssemblyAITransportError(AssemblyAIError):
     request_sent: bool = True
 
 
+#: Errors that may go away on a later poll (after the hook's own retries gave up on them).
+TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
+
+
 class TranscriptFailedError(AssemblyAIError, AirflowFailException):
     """
     The transcript reached a failure status (by default ``error``): the task fails without retries.

@@ -35,12 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_assemblyai.exceptions import (
-    AssemblyAIRateLimitError,
-    AssemblyAIServerError,
-    AssemblyAITransportError,
-    TranscriptNotFoundError,
-)
+from airflow_provider_assemblyai.exceptions import TRANSIENT_ERRORS, TranscriptNotFoundError
 from airflow_provider_assemblyai.hooks.assemblyai import MAX_LIST_LIMIT
 from airflow_provider_assemblyai.validation import TranscriptStatus
 
@@ -53,7 +48,6 @@ log = logging.getLogger(__name__)
 #: Listed in this order: a transcript moving on between the two reads is still seen in the second.
 IN_FLIGHT = (TranscriptStatus.QUEUED, TranscriptStatus.PROCESSING)
 FINISHED = frozenset({TranscriptStatus.COMPLETED.value, TranscriptStatus.ERROR.value})
-TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,7 @@ from airflow.providers.common.compat.triggers import BaseEventTrigger
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_assemblyai._loop_state import PerEventLoop
-from airflow_provider_assemblyai.exceptions import (
-    AssemblyAIRateLimitError,
-    AssemblyAIServerError,
-    AssemblyAITransportError,
-)
+from airflow_provider_assemblyai.exceptions import TRANSIENT_ERRORS
 from airflow_provider_assemblyai.triggers._status_board import (
     BOARD_MIN_WAITERS,
     BOARD_STATUSES,
@@ -65,9 +61,6 @@ __all__ = [
     "TranscriptStatusTrigger",
     "utc_iso",
 ]
-
-#: Errors that may go away on the next poll (after the hook's own retries gave up on them).
-TRANSIENT_ERRORS = (AssemblyAIRateLimitError, AssemblyAIServerError, AssemblyAITransportError)
 
 
 def utc_iso(timestamp: float) -> str:
