@@ -165,7 +165,7 @@ def clock_stop() -> None:
 def purge_summary(root: Path) -> str:
     """README: the purge's targets, c=16 against the SDK loop at both latencies, and the rate limit."""
     rows = bench(root, "purge")
-    lines = []
+    lines: list[list[str]] = []
     for n, latency in ((800, 100.0), (2000, 20.0)):
         purge = row(rows, case="purge c=16", n=n, latency_ms=latency)
         sdk = row(rows, case="assemblyai SDK loop", n=n, latency_ms=latency)
@@ -218,7 +218,7 @@ def purge_cpu_bound(root: Path) -> str:
 @figure("purge-table")
 def purge_table(root: Path) -> str:
     """docs/performance.md: every row of bench/results/purge.json."""
-    lines = []
+    lines: list[list[str]] = []
     for r in bench(root, "purge"):
         targeted = r["target"] is not None
         if isinstance(r["value"], str):
@@ -250,7 +250,7 @@ HTTP = "HttpEventTrigger + response_check (HTTP provider)"
 def trigger_summary(root: Path) -> str:
     """README: ours against the HTTP provider's trigger, over TLS."""
     rows = bench(root, "triggers")
-    lines = []
+    lines: list[list[str]] = []
     for case, label in (
         (OURS, "`TranscriptStatusTrigger` (this provider)"),
         (HTTP, "`HttpEventTrigger` (HTTP provider)"),
@@ -333,7 +333,7 @@ def parse_and_overhead(root: Path) -> str:
 @figure("parse-table")
 def parse_table(root: Path) -> str:
     """docs/performance.md: bench/results/parse_cost.json."""
-    lines = []
+    lines: list[list[str]] = []
     for r in bench(root, "parse_cost"):
         label = code_names(r["case"])
         defined = r["define_ms"] is not None
@@ -425,7 +425,7 @@ def event_poll_cost(root: Path) -> str:
 @figure("event-table")
 def event_table(root: Path) -> str:
     """docs/performance.md: bench/results/events.json."""
-    lines = []
+    lines: list[list[str]] = []
     for r in bench(root, "events"):
         ours = "this provider" in r["case"]
         label = r["case"].replace("TranscriptEventTrigger", "`TranscriptEventTrigger`")
@@ -534,7 +534,7 @@ AUDIT_CASES = {
 @figure("audit-table")
 def audit_table(root: Path) -> str:
     """docs/reliability.md: the purge audit's cost and the longest a line waited to be stored."""
-    lines = []
+    lines: list[list[str]] = []
     for r in bench(root, "audit"):
         if "lines" not in r:  # reading the audit back
             store = "S3 " if "s3" in r["case"] else ""

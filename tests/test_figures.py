@@ -99,13 +99,14 @@ def test_the_typed_figure_check_finds_typed_figures(typed: str) -> None:
 def test_code_and_marked_figures_are_not_typed_figures() -> None:
     text = (
         "```text\nDeleted transcript x in 0.05s, took 3 min\n```\n"
-        "It logs `Deleted ... in 0.05s`; it <!-- figures:make-test:start -->took 9 min<!-- figures:make-test:end -->.\n"
+        "It logs `Deleted ... in 0.05s`; it "
+        "<!-- figures:make-test:start -->took 9 min<!-- figures:make-test:end -->.\n"
     )
     assert figures.unmarked_figures(text) == []
 
 
 def test_make_test_wall_time_is_recorded_and_rendered(tmp_path: Path) -> None:
-    """make test's clock: --clock-start then --clock-stop write .lanes/make-test.json, which the README quotes."""
+    """--clock-start then --clock-stop (make test) write .lanes/make-test.json, which the README quotes."""
     script = ROOT / "scripts" / "figures.py"
     for step in ("--clock-start", "--clock-stop"):
         subprocess.run([sys.executable, str(script), step], cwd=tmp_path, check=True, timeout=60)
@@ -151,7 +152,8 @@ def test_the_compat_legend_names_the_quick_lanes_paths_and_markers(tmp_path: Pat
     lane["paths"] = ["tests/hooks", "tests/operators"]
     result.write_text(json.dumps(lane), encoding="utf-8")
     legend = compat_table.render(tmp_path).splitlines()[-1]
-    assert f'*quick*: the tests in `tests/hooks tests/operators` selected by `-m "{lane["markers"]}"`.' in legend
+    expected = f'*quick*: the tests in `tests/hooks tests/operators` selected by `-m "{lane["markers"]}"`.'
+    assert expected in legend
 
 
 def test_the_compat_table_reads_only_lane_results(tmp_path: Path) -> None:
