@@ -55,6 +55,19 @@ def figure(name: str) -> Callable[[Renderer], Renderer]:
     return register
 
 
+def table_figure(name: str, header: str) -> Callable[[Callable[[Path], list[list[str]]]], Renderer]:
+    """Register a table: ``rows_of(root)`` gives its rows, ``header`` its column names (``"a | b"``)."""
+
+    def register(rows_of: Callable[[Path], list[list[str]]]) -> Renderer:
+        def render(root: Path) -> str:
+            return table(header, rows_of(root))
+
+        FIGURES[name] = render
+        return render
+
+    return register
+
+
 def documents(root: Path = ROOT) -> list[Path]:
     """The documents whose figures are generated: README.md and docs/*.md."""
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
@@ -98,12 +111,13 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table."""
+def table(header: str, rows: list[list[str]]) -> str:
+    """A Markdown table; ``header`` is the column names separated by ``" | "``."""
+    columns = header.split(" | ")
     lines = [
-        "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|" for cells in [header, *rows]
+        "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|" for cells in [columns, *rows]
     ]
-    return "\n".join([lines[0], "|" + "---|" * len(header), *lines[1:]])
+    return "\n".join([lines[0], "|" + "---|" * len(columns), *lines[1:]])
 
 
 def ms(value: float) -> str:
@@ -161,8 +175,8 @@ def clock_stop() -> None:
 # -- purge throughput (bench/results/purge.json) ----------------------------------------------------
 
 
-@figure("purge-summary")
-def purge_summary(root: Path) -> str:
+@table_figure("purge-summary", "case | N | latency | seconds | metric | value | target")
+def purge_summary(root: Path) -> list[list[str]]:
     """README: the purge's targets, c=16 against the SDK loop at both latencies, and the rate limit."""
     rows = bench(root, "purge")
     lines: list[list[str]] = []
@@ -203,7 +217,7 @@ def purge_summary(root: Path) -> str:
             ">= 0.95; 0",
         ]
     )
-    return table(["case", "N", "latency", "seconds", "metric", "value", "target"], lines)
+    return lines
 
 
 @figure("purge-cpu-bound")
@@ -215,8 +229,8 @@ def purge_cpu_bound(root: Path) -> str:
     return f"{num(c16['req_per_s'])} requests/s at concurrency 16 and {num(c32['req_per_s'])} at 32"
 
 
-@figure("purge-table")
-def purge_table(root: Path) -> str:
+@table_figure("purge-table", "case | N | latency ms | seconds | requests/s | metric | value | target")
+def purge_table(root: Path) -> list[list[str]]:
     """docs/performance.md: every row of bench/results/purge.json."""
     lines: list[list[str]] = []
     for r in bench(root, "purge"):
@@ -237,7 +251,7 @@ def purge_table(root: Path) -> str:
                 (r["target"] or "").replace(">=", ">= "),
             ]
         )
-    return table(["case", "N", "latency ms", "seconds", "requests/s", "metric", "value", "target"], lines)
+    return lines
 
 
 # -- trigger fan-in (bench/results/triggers.json) ---------------------------------------------------
@@ -246,8 +260,11 @@ OURS = "TranscriptStatusTrigger (this provider)"
 HTTP = "HttpEventTrigger + response_check (HTTP provider)"
 
 
-@figure("trigger-summary")
-def trigger_summary(root: Path) -> str:
+@table_figure(
+    "trigger-summary",
+    ("case, over TLS | CPU s | peak RSS growth | requests | TCP connections | event lag p50 / max"),
+)
+def trigger_summary(root: Path) -> list[list[str]]:
     """README: ours against the HTTP provider's trigger, over TLS."""
     rows = bench(root, "triggers")
     lines: list[list[str]] = []
@@ -266,21 +283,19 @@ def trigger_summary(root: Path) -> str:
                 f"{num(r['event_lag_p50_s'], 2)} s / {num(r['event_lag_max_s'], 2)} s",
             ]
         )
-    header = [
-        "case, over TLS",
-        "CPU s",
-        "peak RSS growth",
-        "requests",
-        "TCP connections",
-        "event lag p50 / max",
-    ]
-    return table(header, lines)
+    return lines
 
 
-@figure("trigger-table")
-def trigger_table(root: Path) -> str:
+@table_figure(
+    "trigger-table",
+    (
+        "case (1,000 triggers, 2 s polls) | events right | wall s | CPU s | RSS growth MB | "
+        "event lag p50 / max s | requests | transcript gets | list pages | TCP connections"
+    ),
+)
+def trigger_table(root: Path) -> list[list[str]]:
     """docs/performance.md: every row of bench/results/triggers.json."""
-    lines = [
+    return [
         [
             code_names(r["case"]),
             str(r["events_right"]),
@@ -295,19 +310,6 @@ def trigger_table(root: Path) -> str:
         ]
         for r in bench(root, "triggers")
     ]
-    header = [
-        "case (1,000 triggers, 2 s polls)",
-        "events right",
-        "wall s",
-        "CPU s",
-        "RSS growth MB",
-        "event lag p50 / max s",
-        "requests",
-        "transcript gets",
-        "list pages",
-        "TCP connections",
-    ]
-    return table(header, lines)
 
 
 # -- DAG parse cost and task overhead (parse_cost.json, task_overhead.json) --------------------------
@@ -330,8 +332,14 @@ def parse_and_overhead(root: Path) -> str:
     )
 
 
-@figure("parse-table")
-def parse_table(root: Path) -> str:
+@table_figure(
+    "parse-table",
+    (
+        "case | import ms | modules added | "
+        "provider modules ms | compat.sdk ms | define ms | imports while defining"
+    ),
+)
+def parse_table(root: Path) -> list[list[str]]:
     """docs/performance.md: bench/results/parse_cost.json."""
     lines: list[list[str]] = []
     for r in bench(root, "parse_cost"):
@@ -356,22 +364,16 @@ def parse_table(root: Path) -> str:
                 imports,
             ]
         )
-    header = [
-        "case",
-        "import ms",
-        "modules added",
-        "provider modules ms",
-        "compat.sdk ms",
-        "define ms",
-        "imports while defining",
-    ]
-    return table(header, lines)
+    return lines
 
 
-@figure("overhead-table")
-def overhead_table(root: Path) -> str:
+@table_figure(
+    "overhead-table",
+    "case | requests per call | ms per call | CPU ms per call | overhead vs. round trip ms",
+)
+def overhead_table(root: Path) -> list[list[str]]:
     """docs/performance.md: the per-call rows of bench/results/task_overhead.json."""
-    lines = [
+    return [
         [
             code_names(r["case"]),
             r["requests"].replace("+", " + "),
@@ -382,15 +384,12 @@ def overhead_table(root: Path) -> str:
         for r in bench(root, "task_overhead")
         if "dag_test_wall_s" not in r
     ]
-    return table(
-        ["case", "requests per call", "ms per call", "CPU ms per call", "overhead vs. round trip ms"], lines
-    )
 
 
-@figure("dag-test-table")
-def dag_test_table(root: Path) -> str:
+@table_figure("dag-test-table", "`dag.test()` run | wall s | per deletion")
+def dag_test_table(root: Path) -> list[list[str]]:
     """docs/performance.md: the ``dag.test()`` rows of bench/results/task_overhead.json."""
-    lines = [
+    return [
         [
             code_names(r["case"].removeprefix("dag.test(): ")),
             bold(num(r["dag_test_wall_s"], 2 if r["dag_test_wall_s"] < 1 else 3), "Purge" in r["case"]),
@@ -399,7 +398,6 @@ def dag_test_table(root: Path) -> str:
         for r in bench(root, "task_overhead")
         if "dag_test_wall_s" in r
     ]
-    return table(["`dag.test()` run", "wall s", "per deletion"], lines)
 
 
 # -- event watcher (bench/results/events.json) ------------------------------------------------------
@@ -422,34 +420,29 @@ def event_poll_cost(root: Path) -> str:
     )
 
 
-@figure("event-table")
-def event_table(root: Path) -> str:
-    """docs/performance.md: bench/results/events.json."""
-    lines: list[list[str]] = []
-    for r in bench(root, "events"):
-        ours = "this provider" in r["case"]
-        label = r["case"].replace("TranscriptEventTrigger", "`TranscriptEventTrigger`")
-        lines.append(
-            [
-                label,
-                f"{r['events_right']} / {r['finishing']}",
-                str(r["first_poll_requests"]),
-                bold(f"{num(r['requests_per_poll_median'])} / {r['requests_per_poll_max']}", ours),
-                str(r["list_pages_per_poll_max"]),
-                bold(str(r["idle_poll_requests"]), ours),
-                str(r["transcript_gets"]),
-            ]
-        )
-    header = [
-        "watcher",
-        "events right",
-        "first poll",
-        "requests per poll, median / max",
-        "list pages per poll, max",
-        "idle poll",
-        "transcript GETs",
+@table_figure(
+    "event-table",
+    (
+        "watcher | events right | first poll | "
+        "requests per poll, median / max | list pages per poll, max | idle poll | transcript GETs"
+    ),
+)
+def event_table(root: Path) -> list[list[str]]:
+    """docs/performance.md: bench/results/events.json, the provider's watcher in bold."""
+    return [event_row(r, ours="this provider" in r["case"]) for r in bench(root, "events")]
+
+
+def event_row(r: dict[str, Any], ours: bool) -> list[str]:
+    """One watcher's row of the event table."""
+    return [
+        code_names(r["case"]),
+        f"{r['events_right']} / {r['finishing']}",
+        str(r["first_poll_requests"]),
+        bold(f"{num(r['requests_per_poll_median'])} / {r['requests_per_poll_max']}", ours),
+        str(r["list_pages_per_poll_max"]),
+        bold(str(r["idle_poll_requests"]), ours),
+        str(r["transcript_gets"]),
     ]
-    return table(header, lines)
 
 
 # -- production-shaped deployment (bench/results/deployment.json) -----------------------------------
@@ -462,8 +455,8 @@ def deployment_summary(root: Path) -> str:
     return f"```\n{run['summary']}\n```"
 
 
-@figure("deployment-table")
-def deployment_table(root: Path) -> str:
+@table_figure("deployment-table", "Figure | Value")
+def deployment_table(root: Path) -> list[list[str]]:
     """docs/deployment.md: the figures of the last ``make test-deployment`` run."""
     run = json.loads((root / "bench" / "results" / "deployment.json").read_text("utf-8"))
     workloads = run["requests_by_workload"]
@@ -503,7 +496,7 @@ def deployment_table(root: Path) -> str:
          ", ".join(f"{seconds:.1f}" for seconds in cpu.values())],
         ["places searched for the key", str(run["places_checked_for_the_key"])],
     ]  # fmt: skip
-    return table(["Figure", "Value"], rows)
+    return rows
 
 
 def process_label(name: str, run: dict[str, Any]) -> str:
@@ -529,10 +522,11 @@ AUDIT_CASES = {
     "scan c=16, 60/s, audit s3": "scan held to 60 DELETEs/s, S3",
     "60/s, store +1.5s/part (s3)": "the same, each part 1.5 s slower to store",
 }
+AUDIT_COLUMNS = "case | n | median s | deleted/s | parts (last run) | longest wait | median wait (per part)"
 
 
-@figure("audit-table")
-def audit_table(root: Path) -> str:
+@table_figure("audit-table", f"{AUDIT_COLUMNS} | time vs no audit")
+def audit_table(root: Path) -> list[list[str]]:
     """docs/reliability.md: the purge audit's cost and the longest a line waited to be stored."""
     lines: list[list[str]] = []
     for r in bench(root, "audit"):
@@ -549,9 +543,7 @@ def audit_table(root: Path) -> str:
              f"{r['p50_wait_s']:.2f} s" if waited else "",
              f"{r['vs_no_audit']:.2f}" if r.get("vs_no_audit") is not None else ""]
         )  # fmt: skip
-    header = ["case", "n", "median s", "deleted/s", "parts (last run)", "longest wait",
-              "median wait (per part)", "time vs no audit"]  # fmt: skip
-    return table(header, lines)
+    return lines
 
 
 # -- rewriting -------------------------------------------------------------------------------------
