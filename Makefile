@@ -24,6 +24,19 @@ QUICK_TESTS := tests/hooks tests/operators tests/sensors tests/triggers tests/ex
 QUICK_MARKERS := not airflow_e2e and not browser and not packaging
 # Extra pytest arguments (a partial run: its result is not recorded).
 PYTEST_ARGS ?=
+# `make test-fast`, the developer's inner loop on the full lane's venv: lint plus the unit, hook,
+# emulator, operator, sensor and trigger suites and the figures check; no real Airflow process
+# (airflow_e2e), no browser, no packaging, no other lane, no dag.test() runs, no
+# SIGKILL or property suites (those are in tests/example_dags, tests/e2e and tests/reliability).
+FAST_TESTS := tests/hooks tests/operators tests/sensors/test_assemblyai.py tests/triggers tests/testing \
+	tests/test_models.py tests/test_exceptions.py tests/test_compat.py tests/test_get_provider_info.py \
+	tests/test_audit.py tests/test_purge.py tests/test_purge_audit.py tests/test_figures.py
+# Left out of those files: dag.test() runs and the checks that start a fresh interpreter to import
+# Airflow (DAG-parse import cost, the Airflow CLI, Airflow's secret-masker warning); make test runs them.
+FAST_DESELECT := test_dag_run_ or test_dag_parsing_imports_neither_the_hook_nor_the_trigger \
+	or test_dag_files_defining_a_watcher_do_not_import_the_hook or test_dag_files_do_not_load_the_purge_machinery \
+	or test_the_reader_is_cheap_to_import_and_dag_files_do_not_load_it or test_airflow_cli_lists_provider \
+	or test_the_short_secret_warning_comes_from_airflow
 
 comma := ,
 lane_words = $(subst $(comma), ,$(shell head -n1 constraints/airflow-$(1).txt))
@@ -35,16 +48,17 @@ lane_extras = $(or $(LANE_EXTRAS_$(1)),$(LANE_EXTRAS))
 lane_tests = $(if $(filter $(FULL_LANE),$(1)),,$(QUICK_TESTS))
 lane_markers = $(if $(filter $(FULL_LANE),$(1)),,-m "$(QUICK_MARKERS)$(if $(filter 2.%,$(call lane_airflow,$(1))), and not af3_only)")
 
-.PHONY: help venv venvs lint test test-lane test-af3 test-af2 test-deployment deployment-deps compat-table bench bench-smoke demo browser-deps dist clean
+.PHONY: help venv venvs lint test test-fast test-clock-start test-clock-stop test-lane test-af3 test-af2 test-deployment deployment-deps compat-table bench bench-smoke demo browser-deps dist clean
 
 help:
 	@echo "make demo            run the post-ETL example DAG for real against the local emulator"
 	@echo "make test            what CI runs: lint, every lane ($(LANES)), benchmark smoke, compatibility table"
+	@echo "make test-fast       the inner loop: lint + unit, hook, emulator, operator suites (no real Airflow, no browser)"
 	@echo "make test-lane LANE=X.Y   one lane (inner loop); PYTEST_ARGS='tests/hooks -x' narrows it"
 	@echo "make test-af3        lint + the full lane (Airflow $(call lane_airflow,$(FULL_LANE)): everything, real Airflow processes and browser included)"
 	@echo "make test-af2        the Airflow 2.11 lane"
 	@echo "make test-deployment PostgreSQL + Redis + CeleryExecutor (2 workers, 2 triggerers) with faults"
-	@echo "make compat-table    publish the lanes' last results (.lanes/) to docs/lanes/ and regenerate the tables"
+	@echo "make compat-table    publish the lanes' last results (.lanes/) to docs/lanes/ and regenerate every figure"
 	@echo "make bench           benchmarks (slow), results in bench/results/ and docs/performance.md"
 	@echo "lanes:"; for lane in $(LANES); do echo "  $$lane: $$(head -n1 constraints/airflow-$$lane.txt | sed 's/^# lane: //'), $(VENV)$$( [ $$lane = $(FULL_LANE) ] || echo -$$lane)"; done
 
@@ -85,6 +99,9 @@ browser-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "warning: could not install chromium; the browser test will be skipped"; }
 
+test-fast: lint
+	scripts/run-pytest $(VENV) -q -m "$(QUICK_MARKERS)" -k "not ($(FAST_DESELECT))" $(or $(PYTEST_ARGS),$(FAST_TESTS))
+
 test-af3: lint browser-deps test-lane-$(FULL_LANE)
 test-af2: test-lane-2.11
 
@@ -100,12 +117,21 @@ deployment-deps:
 test-deployment: venv deployment-deps
 	$(VENV)/bin/python -m tests.deployment --result bench/results/deployment.json
 
-test: lint browser-deps $(addprefix test-lane-,$(LANES)) test-deployment bench-smoke compat-table
+test: test-clock-start lint browser-deps $(addprefix test-lane-,$(LANES)) test-deployment bench-smoke \
+	test-clock-stop compat-table
 
-# Move the lanes' last results into docs/lanes/ and rewrite the tables in README.md and docs/compatibility.md.
+# make test's wall time, for the README (scripts/figures.py): .lanes/make-test.json, published with the lanes.
+test-clock-start:
+	python3 scripts/figures.py --clock-start
+test-clock-stop:
+	python3 scripts/figures.py --clock-stop
+
+# Move the lanes' last results (and make test's wall time) into docs/lanes/ and regenerate every figure
+# between markers in README.md and docs/*.md (scripts/figures.py, which also renders the compatibility
+# tables of scripts/compat_table.py).
 compat-table:
 	@if ls .lanes/*.json >/dev/null 2>&1; then mkdir -p docs/lanes && mv .lanes/*.json docs/lanes/; fi
-	python3 scripts/compat_table.py
+	python3 scripts/figures.py
 
 bench: venv
 	$(VENV)/bin/python -m bench
