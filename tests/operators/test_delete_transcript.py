@@ -32,6 +32,7 @@ from airflow_provider_assemblyai.exceptions import (
 from airflow_provider_assemblyai.operators.assemblyai import DeleteTranscriptOperator
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+from tests.api_bodies import LOOKUP_ERROR as LOOKUP_ERROR_TEXT
 from tests.conftest import TEST_API_KEY, complete_after_polls
 from tests.example_dags.dag_runner import run_dag, task_states, xcom
 
@@ -39,7 +40,7 @@ BASE = "http://127.0.0.1:9"  # respx answers; nothing is sent
 TID = "5551722-f677-48a6-9287-39c0aafd9ac1"
 URL = f"{BASE}/v2/transcript/{TID}"
 CONTEXT: Any = {}
-LOOKUP_ERROR = {"error": "Transcript lookup error, transcript id not found"}
+LOOKUP_ERROR = {"error": LOOKUP_ERROR_TEXT}
 
 
 def transcript(status: str = "completed", **fields: Any) -> dict[str, Any]:
@@ -76,11 +77,10 @@ def make(**kwargs: Any) -> DeleteTranscriptOperator:
 
 
 @pytest.fixture
-def api(set_connection: Callable[..., None]) -> Iterator[respx.MockRouter]:
-    """A respx router on a connection to BASE without retries; every request must be mocked."""
+def api(api: respx.MockRouter, set_connection: Callable[..., None]) -> respx.MockRouter:
+    """The respx router, with ``assemblyai_default`` on BASE without retries."""
     set_connection(base_url=BASE, max_retries=0)
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
+    return api
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from tests.api_bodies import LOOKUP_ERROR as LOOKUP_ERROR_TEXT
 
 KEY = "emu-key-9d41c7b2e0"  # distinctive, so a leak into the request log is easy to spot
-LOOKUP_ERROR = {"error": "Transcript lookup error, transcript id not found"}
+LOOKUP_ERROR = {"error": LOOKUP_ERROR_TEXT}
 
 
 def tr_url(emu: AssemblyAIEmulator, region: str = "us", transcript_id: str | None = None) -> str:

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers import assemblyai as trigger_module
 from tests.conftest import TEST_API_KEY
-
-
-@pytest.fixture
-async def close_shared_clients() -> AsyncIterator[None]:
-    """Close the loop's shared AsyncClients before pytest-asyncio closes the loop."""
-    yield
-    await AssemblyAIHook.aclose_shared_clients()
 
 
 @pytest.fixture
@@ -37,7 +29,7 @@ def emulator_server(set_connection: Callable[..., None]) -> Iterator[AssemblyAIE
 
 
 @pytest.fixture
-def emulator(emulator_server: AssemblyAIEmulator, close_shared_clients: None) -> AssemblyAIEmulator:
+def emulator(emulator_server: AssemblyAIEmulator, shared_clients: None) -> AssemblyAIEmulator:
     """``emulator_server``; the shared clients are closed before the emulator stops."""
     return emulator_server
 

@@ -219,7 +219,7 @@ async def test_error_on_an_unknown_transcript(emulator: AssemblyAIEmulator) -> N
     assert "transcript id not found" in event.payload["message"]
 
 
-async def test_error_on_a_missing_connection(close_shared_clients: None) -> None:
+async def test_error_on_a_missing_connection(shared_clients: None) -> None:
     trigger = TranscriptStatusTrigger(transcript_id="abc", assemblyai_conn_id="aai_does_not_exist")
     [event] = await run_to_end(trigger)
     assert event.payload["status"] == "error"
@@ -379,7 +379,7 @@ async def complete_all_when(emu: AssemblyAIEmulator, condition: Callable[[], boo
 
 
 async def test_many_triggers_share_one_connection_pool_and_one_status_board(
-    set_connection: Any, close_shared_clients: None, monkeypatch: pytest.MonkeyPatch
+    set_connection: Any, shared_clients: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """50 triggers on one loop: one pool, few TCP connections, list pages instead of a GET per poll."""
     opened: list[object] = []
@@ -432,7 +432,7 @@ def triggers_board(emu: AssemblyAIEmulator) -> Any:
     return board
 
 
-async def test_board_reads_a_bounded_number_of_pages(set_connection: Any, close_shared_clients: None) -> None:
+async def test_board_reads_a_bounded_number_of_pages(set_connection: Any, shared_clients: None) -> None:
     """Unrelated work on the account: the board reads 1 + waiters // 200 pages, the rest GET."""
     with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emu:
         set_connection(password=TEST_API_KEY, base_url=emu.base_url("us"), max_retries=0)
@@ -455,7 +455,7 @@ async def test_board_reads_a_bounded_number_of_pages(set_connection: Any, close_
 
 async def test_board_failure_falls_back_to_one_get_per_poll(
     set_connection: Any,
-    close_shared_clients: None,
+    shared_clients: None,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
