@@ -9,11 +9,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import respx
 from airflow import __version__ as airflow_version
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
@@ -71,6 +72,42 @@ def set_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
 
     return _set
+
+
+@pytest.fixture
+def connection_extra() -> dict[str, object]:
+    """The extra of the connection ``emu`` defines; a module or folder overrides this fixture to change it."""
+    return {}
+
+
+@pytest.fixture
+def emu(
+    assemblyai_emulator: AssemblyAIEmulator,
+    set_connection: Callable[..., None],
+    connection_extra: dict[str, object],
+) -> AssemblyAIEmulator:
+    """
+    The plugin's emulator for this test, behind ``assemblyai_default`` (US region, ``TEST_API_KEY``).
+
+    Mark the test (or module) ``pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,), ...)`` for
+    the emulator to accept the connection's key; a folder may override ``assemblyai_emulator`` itself.
+    """
+    set_connection(region="us", base_url=assemblyai_emulator.base_url("us"), **connection_extra)
+    return assemblyai_emulator
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """A respx router: every request must match a route, so nothing leaves the process."""
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+@pytest.fixture
+async def shared_clients() -> AsyncIterator[None]:
+    """Close the AsyncClients shared on the test's event loop before pytest-asyncio closes the loop."""
+    yield
+    await AssemblyAIHook.aclose_shared_clients()
 
 
 @dataclass(frozen=True)

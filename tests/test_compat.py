@@ -14,6 +14,7 @@ import importlib.util
 import json
 import pkgutil
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,24 +34,13 @@ tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tom
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 AIRFLOW_MAJOR = Version(airflow.__version__).major
 
-# Modules whose location or contents differ between Airflow 2 and 3: the package must import what it
-# needs from them through ``airflow.providers.common.compat`` instead.
-VERSION_SPECIFIC_MODULES = (
-    "airflow.sdk",
-    "airflow.hooks.base",
-    "airflow.models",
-    "airflow.sensors.base",
-    "airflow.utils.context",
-    "airflow.utils.timezone",
-    "airflow.utils.log.secrets_masker",
-    "airflow.io",
-    "airflow.exceptions",
-)
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"}
 VERSION_MARKERS = re.compile(r"AIRFLOW_V_\d|AIRFLOW_VERSION|__version__|airflow_version|version\(")
 
 
 # -- (a) no module does its own Airflow-version import dance -------------------------------------
+# Modules that differ between Airflow 2 and 3 are imported through airflow.providers.common.compat:
+# ruff's banned-api (TID251, pyproject.toml) enforces that; what it cannot see is checked here.
 
 
 def _airflow_imports(nodes: list[ast.stmt]) -> list[str]:
@@ -83,9 +73,9 @@ def compat_violations(source: str, filename: str) -> list[str]:
     """
     Return the Airflow-version import dances in ``source``, one message per finding.
 
-    Flags ``try: import airflow.X / except ImportError: ...`` fallbacks, ``if AIRFLOW_V_3_0_PLUS:``
-    style branches around Airflow imports, and direct imports of modules that differ between
-    Airflow 2 and 3 (those go through ``airflow.providers.common.compat``).
+    Flags ``try: import airflow.X / except ImportError: ...`` fallbacks and ``if AIRFLOW_V_3_0_PLUS:``
+    style branches around Airflow imports (ruff's TID251 flags direct imports of the modules that
+    differ between Airflow 2 and 3).
 
     :param source: the module's source code.
     :param filename: the module's path, for the messages.
@@ -103,19 +93,6 @@ def compat_violations(source: str, filename: str) -> list[str]:
             imported = _airflow_imports(node.body + node.orelse)
             if imported:
                 problems.append(f"{where}: Airflow-version branch around imports of {sorted(set(imported))}")
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            modules = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if node.level == 0
-                else []
-            )
-            for module in modules:
-                if any(module == m or module.startswith(m + ".") for m in VERSION_SPECIFIC_MODULES):
-                    problems.append(
-                        f"{where}: imports {module} directly; use airflow.providers.common.compat instead"
-                    )
     return problems
 
 
@@ -129,8 +106,6 @@ def compat_violations(source: str, filename: str) -> list[str]:
             "try/except",
         ),
         ("if AIRFLOW_V_3_0_PLUS:\n    from airflow.providers.x import y\n", "version branch"),
-        ("from airflow.models import BaseOperator\n", "directly"),
-        ("import airflow.sdk.definitions.dag\n", "directly"),
     ],
 )
 def test_compat_checker_catches_version_dances(snippet: str, expected: str) -> None:
@@ -150,6 +125,52 @@ def test_compat_checker_catches_version_dances(snippet: str, expected: str) -> N
 )
 def test_compat_checker_accepts_compat_imports(snippet: str) -> None:
     assert compat_violations(snippet, "good.py") == []
+
+
+def ruff_banned_imports(source: str, filename: str) -> list[str]:
+    """The TID251 (banned-api) findings ruff reports for ``source``, checked as if it were ``filename``."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--select",
+            "TID251",
+            "--output-format",
+            "concise",
+            "--no-cache",
+            "--stdin-filename",
+            filename,
+            "-",
+        ],
+        input=source,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    return [line for line in found.stdout.splitlines() if "TID251" in line]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "banned"),
+    [
+        ("from airflow.models import BaseOperator\n", "airflow.models"),
+        ("import airflow.sdk.definitions.dag\n", "airflow.sdk"),
+        ("from airflow.utils.log.secrets_masker import redact\n", "airflow.utils.log.secrets_masker"),
+        ("from airflow.providers.common.compat.sdk import BaseHook, conf\n", None),
+        ("from airflow.triggers.base import BaseTrigger, TriggerEvent\n", None),
+    ],
+)
+def test_ruff_bans_version_specific_airflow_imports_in_the_package(snippet: str, banned: str | None) -> None:
+    pytest.importorskip("ruff")
+    found = ruff_banned_imports(snippet, "airflow_provider_assemblyai/new_module.py")
+    assert len(found) == (0 if banned is None else 1), found
+    if banned is not None:
+        assert f"`{banned}` is banned" in found[0]
+        assert "airflow.providers.common.compat" in found[0]
+    assert ruff_banned_imports(snippet, "tests/test_new.py") == []  # the rule is the package's
 
 
 def test_package_has_no_airflow_version_import_dance() -> None:

@@ -31,12 +31,6 @@ RECENT = NOW - timedelta(days=5)
 TERMINAL = frozenset({TranscriptStatus.COMPLETED, TranscriptStatus.ERROR})
 
 
-@pytest.fixture
-def emu(assemblyai_emulator: AssemblyAIEmulator, set_connection: Callable[..., None]) -> AssemblyAIEmulator:
-    set_connection(region="us", base_url=assemblyai_emulator.base_url("us"))
-    return assemblyai_emulator
-
-
 def plan(**changes: Any) -> PurgePlan:
     base = PurgePlan(
         transcript_ids=None,

@@ -11,7 +11,6 @@ import contextlib
 import heapq
 import itertools
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,12 +34,6 @@ from tests.conftest import TEST_API_KEY
 from tests.test_purge import OLD, deletes, old, plan
 
 pytestmark = pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
-
-
-@pytest.fixture
-def emu(assemblyai_emulator: AssemblyAIEmulator, set_connection: Callable[..., None]) -> AssemblyAIEmulator:
-    set_connection(region="us", base_url=assemblyai_emulator.base_url("us"))
-    return assemblyai_emulator
 
 
 def exact(summary: PurgeSummary) -> PurgeSummary:

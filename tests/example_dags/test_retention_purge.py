@@ -28,12 +28,6 @@ def test_example_is_a_daily_schedule_without_catchup() -> None:
 OLD = datetime.now(timezone.utc) - timedelta(days=31)
 
 
-@pytest.fixture
-def emu(assemblyai_emulator: AssemblyAIEmulator, set_connection: Callable[..., None]) -> AssemblyAIEmulator:
-    set_connection(region="us", base_url=assemblyai_emulator.base_url("us"))
-    return assemblyai_emulator
-
-
 @pytest.mark.assemblyai_emulator(api_keys=(TEST_API_KEY,))
 def test_retention_purge_deletes_old_terminal_transcripts_with_an_audit(
     emu: AssemblyAIEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

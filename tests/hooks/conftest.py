@@ -1,22 +1,14 @@
-"""Fixtures for the hook tests: a respx router, a hook on the default connection, a retry-wait spy."""
+"""Fixtures for the hook tests: a hook on the default connection, a retry-wait spy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import respx
 from tenacity import RetryCallState
 
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    """respx router: every request must be mocked; routes that must stay unused are allowed."""
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture
@@ -26,13 +18,6 @@ def hook(set_connection: Callable[..., None]) -> Iterator[AssemblyAIHook]:
     hook = AssemblyAIHook()
     yield hook
     hook.close()
-
-
-@pytest.fixture
-async def shared_clients() -> AsyncIterator[None]:
-    """Close the async clients shared on the test's event loop afterwards."""
-    yield
-    await AssemblyAIHook.aclose_shared_clients()
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from airflow_provider_assemblyai import __version__
 from airflow_provider_assemblyai.exceptions import AssemblyAIAuthError, AssemblyAIError
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.models import Transcript, TranscriptListItem, TranscriptStatus
+from tests.api_bodies import US, deleted_body, list_page, transcript_body
 from tests.conftest import TEST_API_KEY
-from tests.hooks.api_bodies import US, deleted_body, list_page, transcript_body
 
 LIST = f"{US}/v2/transcript"
 

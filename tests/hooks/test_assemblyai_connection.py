@@ -15,9 +15,9 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_assemblyai.exceptions import AssemblyAIConfigError
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook, ConnectionSettings
+from tests.api_bodies import EU, US, transcript_body
 from tests.conftest import AIRFLOW_DROPS_NON_OBJECT_EXTRAS, TEST_API_KEY
 from tests.example_dags.dag_runner import AIRFLOW_3
-from tests.hooks.api_bodies import EU, US, transcript_body
 
 
 @pytest.mark.parametrize(("region", "url"), [("us", US), ("eu", EU), ("EU", EU), (" us ", US), (None, US)])

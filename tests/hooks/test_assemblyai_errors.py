@@ -20,11 +20,10 @@ from airflow_provider_assemblyai.exceptions import (
 )
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from tests.api_bodies import LOOKUP_ERROR, US, transcript_body
 from tests.conftest import TEST_API_KEY
-from tests.hooks.api_bodies import US, transcript_body
 
 URL = f"{US}/v2/transcript/abc"
-LOOKUP_ERROR = "Transcript lookup error, transcript id not found"
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>"
 
 

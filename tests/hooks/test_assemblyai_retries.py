@@ -17,7 +17,7 @@ from airflow_provider_assemblyai.exceptions import (
     AssemblyAITransportError,
 )
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-from tests.hooks.api_bodies import US, deleted_body, transcript_body
+from tests.api_bodies import US, deleted_body, transcript_body
 
 URL = f"{US}/v2/transcript/abc"
 LIST = f"{US}/v2/transcript"

@@ -32,6 +32,8 @@ from airflow_provider_assemblyai.exceptions import (
 from airflow_provider_assemblyai.operators.assemblyai import DeleteTranscriptOperator
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+from tests.api_bodies import LOOKUP_ERROR as LOOKUP_ERROR_TEXT
+from tests.api_bodies import deleted_body, transcript_body
 from tests.conftest import TEST_API_KEY, complete_after_polls
 from tests.example_dags.dag_runner import run_dag, task_states, xcom
 
@@ -39,35 +41,21 @@ BASE = "http://127.0.0.1:9"  # respx answers; nothing is sent
 TID = "5551722-f677-48a6-9287-39c0aafd9ac1"
 URL = f"{BASE}/v2/transcript/{TID}"
 CONTEXT: Any = {}
-LOOKUP_ERROR = {"error": "Transcript lookup error, transcript id not found"}
+LOOKUP_ERROR = {"error": LOOKUP_ERROR_TEXT}
 
 
 def transcript(status: str = "completed", **fields: Any) -> dict[str, Any]:
     """A transcript as GET returns it, with a field the provider's model does not know."""
-    body = {
-        "id": TID,
-        "status": status,
-        "audio_url": "https://example.com/a.mp3",
-        "text": "Hello world." if status == "completed" else None,
-        "audio_duration": 12,
-        "words": [{"text": "Hello", "start": 0, "end": 400, "confidence": 0.9}],
-        "future_field": {"nested": [1, 2]},
-    }
-    return body | fields
+    return transcript_body(TID, status, future_field={"nested": [1, 2]}, **fields)
 
 
 def deleted() -> dict[str, Any]:
     """The deleted shape, with unknown fields the API may add one day."""
-    return transcript(
-        text="Deleted by user.",
-        audio_url="http://deleted_by_user",
-        webhook_url="http://deleted_by_user",
-        words=None,
-        utterances=None,
-        confidence=None,
-        region="us",
-        brand_new_field=["kept", None],
-    )
+    return deleted_body(TID) | {
+        "future_field": {"nested": [1, 2]},
+        "region": "us",
+        "brand_new_field": ["kept", None],
+    }
 
 
 def make(**kwargs: Any) -> DeleteTranscriptOperator:
@@ -76,11 +64,10 @@ def make(**kwargs: Any) -> DeleteTranscriptOperator:
 
 
 @pytest.fixture
-def api(set_connection: Callable[..., None]) -> Iterator[respx.MockRouter]:
-    """A respx router on a connection to BASE without retries; every request must be mocked."""
+def api(api: respx.MockRouter, set_connection: Callable[..., None]) -> respx.MockRouter:
+    """The respx router, with ``assemblyai_default`` on BASE without retries."""
     set_connection(base_url=BASE, max_retries=0)
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
+    return api
 
 
 @pytest.fixture

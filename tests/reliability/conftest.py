@@ -1,29 +1,13 @@
-"""Fixtures for the reliability suite: an emulator behind ``assemblyai_default``, respx, shared clients."""
+"""Fixtures for the reliability suite: ``emu`` is one emulator for the suite, reset for each test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-import respx
 
-from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from tests.conftest import TEST_API_KEY
-
-
-@pytest.fixture
-async def shared_clients() -> AsyncIterator[None]:
-    """Close the async clients shared on the test's event loop before the loop ends."""
-    yield
-    await AssemblyAIHook.aclose_shared_clients()
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    """A respx router: every request must match a route, so nothing leaves the process."""
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +18,14 @@ def shared_emulator() -> Iterator[AssemblyAIEmulator]:
 
 
 @pytest.fixture
-def emu(
-    shared_emulator: AssemblyAIEmulator, set_connection: Callable[..., None]
-) -> Iterator[AssemblyAIEmulator]:
-    """The shared emulator, reset (no transcripts, log or faults); ``assemblyai_default`` is its US region."""
+def assemblyai_emulator(shared_emulator: AssemblyAIEmulator) -> Iterator[AssemblyAIEmulator]:
+    """Here, the emulator of ``emu`` is the shared one, reset (no transcripts, log or faults)."""
     shared_emulator.reset()
-    set_connection(region="us", base_url=shared_emulator.base_url("us"), max_retries=3, timeout=10)
     yield shared_emulator
     shared_emulator.reset()
+
+
+@pytest.fixture
+def connection_extra() -> dict[str, object]:
+    """``emu``'s connection: three hook retries, a 10 s timeout."""
+    return {"max_retries": 3, "timeout": 10}

@@ -25,7 +25,7 @@ from airflow_provider_assemblyai.operators.assemblyai import (
     PurgeTranscriptsOperator,
 )
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
-from tests.hooks.api_bodies import US, deleted_body, list_item, list_page, transcript_body
+from tests.api_bodies import US, deleted_body, list_item, list_page, transcript_body
 
 CONTEXT: Any = {}
 

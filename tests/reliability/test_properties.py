@@ -25,7 +25,7 @@ from airflow_provider_assemblyai.models import (
     validate_transcript_id,
 )
 from airflow_provider_assemblyai.validation import MAX_TRANSCRIPT_ID_LENGTH
-from tests.hooks.api_bodies import US
+from tests.api_bodies import US
 
 ALPHABET = string.ascii_letters + string.digits + "-_"
 valid_ids = st.text(alphabet=ALPHABET, min_size=1, max_size=MAX_TRANSCRIPT_ID_LENGTH)

@@ -26,7 +26,7 @@ from airflow_provider_assemblyai.operators.assemblyai import (
 from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
-from tests.hooks.api_bodies import EU, US, deleted_body, list_page, transcript_body
+from tests.api_bodies import EU, US, deleted_body, list_page, transcript_body
 
 CONTEXT: Any = {}  # operators outside a DAG run need nothing from the context here
 

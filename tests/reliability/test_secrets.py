@@ -37,8 +37,8 @@ from airflow_provider_assemblyai.operators.assemblyai import (
 from airflow_provider_assemblyai.sensors.assemblyai import TranscriptSensor
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
 from airflow_provider_assemblyai.triggers.assemblyai import TranscriptStatusTrigger
+from tests.api_bodies import EU, US, deleted_body, list_page, transcript_body
 from tests.example_dags.dag_runner import dag_bag, run_dag, task_states
-from tests.hooks.api_bodies import EU, US, deleted_body, list_page, transcript_body
 from tests.reliability.helpers import (
     CANARY_KEY,
     dag_folder,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from tests.api_bodies import LOOKUP_ERROR as LOOKUP_ERROR_TEXT
 
 KEY = "emu-key-9d41c7b2e0"  # distinctive, so a leak into the request log is easy to spot
-LOOKUP_ERROR = {"error": "Transcript lookup error, transcript id not found"}
+LOOKUP_ERROR = {"error": LOOKUP_ERROR_TEXT}
 
 
 def tr_url(emu: AssemblyAIEmulator, region: str = "us", transcript_id: str | None = None) -> str:
@@ -39,3 +41,15 @@ def walk(http: httpx.Client, first_url: str) -> list[dict[str, Any]]:
         items.extend(page["transcripts"])
         next_url = page["page_details"]["prev_url"]
     return items
+
+
+def wait_until_logged(emu: AssemblyAIEmulator, count: int) -> None:
+    """Wait (at most 60 s) until the emulator's log holds ``count`` requests.
+
+    A response without a body (``Content-Length: 0``) is complete for the client once its headers
+    arrive, which can be before the emulator logs the request.
+    """
+    deadline = time.monotonic() + 60
+    while len(emu.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(emu.requests) == count, emu.requests

@@ -67,15 +67,18 @@ def test_latency_overlaps_under_concurrency(emu: AssemblyAIEmulator, http: httpx
     assert time.perf_counter() - t0 >= 0.24
     elapsed, codes = asyncio.run(_timed_burst(emu, 12))
     assert codes == [200] * 12
-    assert 0.24 <= elapsed < 1.0  # 12 x 250 ms would be 3 s if serialised
+    burst = emu.requests[1:]
     assert all(r.elapsed_ms >= 240 for r in emu.requests)
+    # Served one after another, the burst would take the sum of its latencies; it overlaps.
+    # (Both sides are measured on the same, possibly busy, machine: no fixed time limit.)
+    assert 0.24 <= elapsed < sum(r.elapsed_ms for r in burst) / 1000 / 2
 
 
 def test_latency_jitter_stays_in_range(emu: AssemblyAIEmulator) -> None:
     emu.set_latency(60, jitter_ms=40)
+    drawn = [emu.state.latency_seconds() for _ in range(200)]
+    assert all(0.02 <= seconds <= 0.1 for seconds in drawn)
+    assert max(drawn) - min(drawn) > 0.05  # actually jittered
     _, codes = asyncio.run(_timed_burst(emu, 20))
     assert codes == [200] * 20
-    waits = [r.elapsed_ms for r in emu.requests]
-    assert min(waits) >= 19
-    assert max(waits) < 150
-    assert max(waits) - min(waits) > 10  # actually jittered
+    assert min(r.elapsed_ms for r in emu.requests) >= 19  # each request waited its draw

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
@@ -119,18 +118,11 @@ def test_prev_url_is_null_at_the_end_and_on_empty(emu: AssemblyAIEmulator, http:
 
 
 def test_full_walk_of_ten_thousand(emu: AssemblyAIEmulator, http: httpx.Client) -> None:
-    t0 = time.perf_counter()
     ids = emu.seed(10_000, statuses={"completed": 0.8, "error": 0.1, "deleted": 0.1})
-    seeded = time.perf_counter() - t0
     start = f"{emu.base_url('us')}/v2/transcript?limit=200"
-    t0 = time.perf_counter()
-    items = walk(http, start)
-    walked = time.perf_counter() - t0
-    got = [t["id"] for t in items]
+    got = [t["id"] for t in walk(http, start)]
     assert got == ids
     assert len(set(got)) == 10_000
-    assert seeded < 3.0, seeded
-    assert walked < 10.0, walked
     pages = emu.requests_for(method="GET", path="/v2/transcript")
     assert len(pages) == 50
     assert [_query("?" + r.query).get("before_id") for r in pages[1:3]] == [[ids[199]], [ids[399]]]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import httpx
 
 from airflow_provider_assemblyai.testing import AssemblyAIEmulator
-from tests.testing.helpers import KEY, tr_url
+from tests.testing.helpers import KEY, tr_url, wait_until_logged
 
 
 def test_request_log_records_each_request(emu: AssemblyAIEmulator, http: httpx.Client) -> None:
@@ -63,6 +63,7 @@ def test_counters_and_reset(emu: AssemblyAIEmulator, http: httpx.Client) -> None
     httpx.get(tr_url(emu))
     emu.fail_next("empty")
     http.get(tr_url(emu))
+    wait_until_logged(emu, 5)
     counters = emu.counters
     assert counters["requests"] == 5
     assert counters["created"] == 1

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import pytest
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
-from airflow_provider_assemblyai.testing import AssemblyAIEmulator
+from airflow_provider_assemblyai.testing import AssemblyAIEmulator, ManualClock
+from airflow_provider_assemblyai.triggers import assemblyai as trigger_module
 from tests.conftest import TEST_API_KEY
-
-
-@pytest.fixture
-async def close_shared_clients() -> AsyncIterator[None]:
-    """Close the loop's shared AsyncClients before pytest-asyncio closes the loop."""
-    yield
-    await AssemblyAIHook.aclose_shared_clients()
 
 
 @pytest.fixture
@@ -34,9 +29,35 @@ def emulator_server(set_connection: Callable[..., None]) -> Iterator[AssemblyAIE
 
 
 @pytest.fixture
-def emulator(emulator_server: AssemblyAIEmulator, close_shared_clients: None) -> AssemblyAIEmulator:
+def emulator(emulator_server: AssemblyAIEmulator, shared_clients: None) -> AssemblyAIEmulator:
     """``emulator_server``; the shared clients are closed before the emulator stops."""
     return emulator_server
+
+
+class DeadlineClock:
+    """The wall clock (``time.time``) TranscriptStatusTrigger reads its deadline from, moved by the test."""
+
+    def __init__(self) -> None:
+        self._clock = ManualClock()
+
+    def time(self) -> float:
+        """Now, as a Unix timestamp."""
+        return self._clock.now().timestamp()
+
+    def advance(self, seconds: float) -> None:
+        """Move the deadline clock forward (the trigger's sleeps between polls stay real and short)."""
+        self._clock.advance(timedelta(seconds=seconds))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)  # monotonic() and the rest: the real ones
+
+
+@pytest.fixture
+def deadline_clock(monkeypatch: pytest.MonkeyPatch) -> DeadlineClock:
+    """A manual clock for the triggers' deadlines: a test reaches the deadline by advancing it."""
+    clock = DeadlineClock()
+    monkeypatch.setattr(trigger_module, "time", clock)
+    return clock
 
 
 AnyTrigger = TypeVar("AnyTrigger", bound=BaseTrigger)

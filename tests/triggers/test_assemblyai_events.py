@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,12 +31,6 @@ def emu(set_connection: Callable[..., None]) -> Iterator[AssemblyAIEmulator]:
     with AssemblyAIEmulator(api_keys=(TEST_API_KEY,), clock=ManualClock()) as emulator:
         set_connection(password=TEST_API_KEY, region="us", base_url=emulator.base_url("us"), max_retries=0)
         yield emulator
-
-
-@pytest.fixture
-async def shared_clients() -> AsyncIterator[None]:
-    yield
-    await AssemblyAIHook.aclose_shared_clients()
 
 
 class Watching:

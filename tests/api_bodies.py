@@ -1,4 +1,4 @@
-"""Canned AssemblyAI response bodies for the respx-based hook tests."""
+"""Canned AssemblyAI response bodies and texts for the respx-based tests (hooks, operators, reliability)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import httpx
 
 US = "https://api.assemblyai.com"
 EU = "https://api.eu.assemblyai.com"
+#: The API's answer (HTTP 400) for an id it does not know in the region asked.
+LOOKUP_ERROR = "Transcript lookup error, transcript id not found"
 
 
 def transcript_body(transcript_id: str = "abc", status: str = "completed", **fields: Any) -> dict[str, Any]:
