@@ -149,11 +149,19 @@ class _Exchange:
     async def send(self, message: Message) -> None:
         """Send to the client, logging the request before the last byte leaves.
 
-        A client thus never sees a response its log entry lacks.
+        A client thus never sees a response its log entry lacks; a response without a body is
+        complete for the client with its headers, so it is logged before them.
         """
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
+        last_body = message["type"] == "http.response.body" and not message.get("more_body", False)
+        if last_body or (message["type"] == "http.response.start" and _has_no_body(message)):
             self.log()
         await self.client_send(message)
+
+
+def _has_no_body(start: Message) -> bool:
+    """True when a response start announces an empty body (``Content-Length: 0``)."""
+    headers = start.get("headers", [])
+    return any(name.lower() == b"content-length" and value.strip() == b"0" for name, value in headers)
 
 
 def _inner_app(state: EmulatorState, region: str, base_url: str) -> Starlette:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -41,15 +40,3 @@ def walk(http: httpx.Client, first_url: str) -> list[dict[str, Any]]:
         items.extend(page["transcripts"])
         next_url = page["page_details"]["prev_url"]
     return items
-
-
-def wait_until_logged(emu: AssemblyAIEmulator, count: int) -> None:
-    """Wait (at most 60 s) until the emulator's log holds ``count`` requests.
-
-    A response without a body (``Content-Length: 0``) is complete for the client once its headers
-    arrive, which can be before the emulator logs the request.
-    """
-    deadline = time.monotonic() + 60
-    while len(emu.requests) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(emu.requests) == count, emu.requests
