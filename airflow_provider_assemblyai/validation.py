@@ -356,12 +356,22 @@ def parse_purge_statuses(value: object) -> tuple[str, ...]:
                 raise ValueError(f"statuses must be a list of statuses, got {text!r}") from None
         else:
             value = [part.strip() for part in text.split(",") if part.strip()] or text
+    return finished_statuses(value, reason="a purge never deletes {unfinished} transcripts")
+
+
+def finished_statuses(value: object, *, reason: str) -> tuple[str, ...]:
+    """
+    Check ``statuses`` names finished statuses only (``completed``, ``error``); return their values.
+
+    :param value: the statuses given (a status, or a list of them).
+    :param reason: why unfinished ones are refused; ``{unfinished}`` names them in the error.
+    """
     parsed = TranscriptStatus.parse_many(value, argument="statuses")
-    in_progress = [status.value for status in parsed if not status.is_terminal]
-    if in_progress:
+    unfinished = [status.value for status in parsed if not status.is_terminal]
+    if unfinished:
         raise ValueError(
-            f"statuses must only contain 'completed' and/or 'error', got {value!r}: a purge never "
-            f"deletes {'/'.join(in_progress)} transcripts"
+            f"statuses must only contain 'completed' and/or 'error', got {value!r}: "
+            + reason.format(unfinished="/".join(unfinished))
         )
     return tuple(status.value for status in parsed)
 

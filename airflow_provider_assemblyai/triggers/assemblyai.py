@@ -38,9 +38,9 @@ from airflow_provider_assemblyai.triggers._status_board import (
     board_for,
 )
 from airflow_provider_assemblyai.validation import (
-    TranscriptStatus,
     check_conn_id,
     check_positive_seconds,
+    finished_statuses,
     parse_status_sets,
     validate_transcript_id,
 )
@@ -464,14 +464,8 @@ def _forget_unused(streams: dict[Hashable, _SharedStream], key: Hashable) -> Non
 
 
 def _finished_statuses(statuses: object) -> list[str]:
-    parsed = TranscriptStatus.parse_many(statuses, argument="statuses")
-    in_flight = [status.value for status in parsed if not status.is_terminal]
-    if in_flight:
-        raise ValueError(
-            f"statuses must only contain 'completed' and/or 'error', got {statuses!r}: a watcher offers "
-            f"finished transcripts, and {'/'.join(in_flight)} ones are not finished"
-        )
-    return [status.value for status in parsed]
+    reason = "a watcher offers finished transcripts, and {unfinished} ones are not finished"
+    return list(finished_statuses(statuses, reason=reason))
 
 
 def _lookback_seconds(lookback: object) -> float:
