@@ -48,7 +48,7 @@ lane_extras = $(or $(LANE_EXTRAS_$(1)),$(LANE_EXTRAS))
 lane_tests = $(if $(filter $(FULL_LANE),$(1)),,$(QUICK_TESTS))
 lane_markers = $(if $(filter $(FULL_LANE),$(1)),,-m "$(QUICK_MARKERS)$(if $(filter 2.%,$(call lane_airflow,$(1))), and not af3_only)")
 
-.PHONY: help venv venvs lint test test-fast test-clock-start test-clock-stop test-lane test-af3 test-af2 test-deployment deployment-deps compat-table bench bench-smoke demo browser-deps dist clean
+.PHONY: help venv venvs lint test test-quick-lanes test-fast test-clock-start test-clock-stop test-lane test-af3 test-af2 test-deployment deployment-deps compat-table bench bench-smoke demo browser-deps dist clean
 
 help:
 	@echo "make demo            run the post-ETL example DAG for real against the local emulator"
@@ -117,8 +117,14 @@ deployment-deps:
 test-deployment: venv deployment-deps
 	$(VENV)/bin/python -m tests.deployment --result bench/results/deployment.json
 
-test: test-clock-start lint browser-deps $(addprefix test-lane-,$(LANES)) test-deployment bench-smoke \
+test: test-clock-start lint browser-deps test-quick-lanes test-lane-$(FULL_LANE) test-deployment bench-smoke \
 	test-clock-stop compat-table
+
+# The quick lanes two at a time (this machine has 2 cores and a lane is one pytest process), each
+# lane's output kept together; the full lane, with its real Airflow processes, runs alone after them.
+QUICK_LANES := $(filter-out $(FULL_LANE),$(LANES))
+test-quick-lanes:
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix test-lane-,$(QUICK_LANES))
 
 # make test's wall time, for the README (scripts/figures.py): .lanes/make-test.json, published with the lanes.
 test-clock-start:
