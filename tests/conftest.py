@@ -50,10 +50,11 @@ def skip_without_the_connection_form_toolkit() -> None:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep retry backoff tiny in tests; a test about Retry-After raises ``retry_after_cap`` itself."""
+    """Keep retry backoff tiny and exact in tests; a Retry-After test raises ``retry_after_cap`` itself."""
     monkeypatch.setattr(AssemblyAIHook, "retry_initial_wait", 0.001)
     monkeypatch.setattr(AssemblyAIHook, "retry_max_wait", 0.01)
     monkeypatch.setattr(AssemblyAIHook, "retry_after_cap", 0.05)
+    monkeypatch.setattr(AssemblyAIHook, "retry_after_jitter", 0.0)  # exact waits; one test sets it
 
 
 @pytest.fixture

@@ -112,6 +112,9 @@ class AssemblyAIHook(BaseHook):
     retry_initial_wait: float = 0.5
     retry_max_wait: float = 30.0
     retry_after_cap: float = 60.0
+    #: A request retried after a 429 waits Retry-After plus up to this share of it, at random: the
+    #: requests a 429 held back do not all come back in the same instant (and meet the limit again).
+    retry_after_jitter: float = 0.5
 
     def __init__(
         self,
@@ -271,7 +274,9 @@ class AssemblyAIHook(BaseHook):
             seconds = min(float(retry_after), self.retry_after_cap)
             if on_rate_limit is not None:
                 on_rate_limit(seconds)
-            return seconds
+            return seconds + float(jitter(state)) * seconds
+
+        jitter = wait_random(0, self.retry_after_jitter)
 
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None

@@ -190,6 +190,18 @@ def test_retry_after_is_honoured(
     assert waits == [0.03, 0.0, 0.15]
 
 
+def test_requests_held_back_by_a_429_come_back_spread_out(
+    hook: AssemblyAIHook, api: respx.MockRouter, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retry-After plus up to half of it, at random: a held-back crowd does not return at one instant."""
+    monkeypatch.setattr(AssemblyAIHook, "retry_after_jitter", 0.5)
+    api.get(URL).mock(side_effect=failures(429, 5, **{"Retry-After": "0.04"}))
+    hook.get_transcript("abc")
+    assert len(waits) == 5
+    assert all(0.04 <= wait <= 0.06 for wait in waits), waits
+    assert len(set(waits)) > 1, waits
+
+
 def test_retry_after_is_capped(hook: AssemblyAIHook, api: respx.MockRouter, waits: list[float]) -> None:
     api.get(URL).mock(side_effect=failures(429, 2, **{"Retry-After": "3600"}))
     hook.get_transcript("abc")
