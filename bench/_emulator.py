@@ -266,6 +266,18 @@ def serve(cert_folder: str) -> None:
 # --------------------------------------------------------------------------- the driver
 
 
+def stop_by_closing_stdin(proc: subprocess.Popen[Any]) -> None:
+    """Stop a child that exits when its stdin closes; kill it if it has not within 30 s."""
+    if proc.poll() is None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class EmulatorProcess:
     """Start ``python -m bench._emulator`` (without waiting); talk to it; stop it."""
 
@@ -328,14 +340,7 @@ class EmulatorProcess:
 
     def close(self) -> None:
         """Stop the process."""
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_by_closing_stdin(self._proc)
         self._certs.cleanup()
 
     def __enter__(self) -> EmulatorProcess:

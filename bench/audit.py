@@ -34,7 +34,7 @@ from airflow_provider_assemblyai.audit import read_audit
 from airflow_provider_assemblyai.hooks.assemblyai import AssemblyAIHook
 from airflow_provider_assemblyai.purge import AuditWriter, PurgeEngine, PurgePlan, PurgeSummary
 from airflow_provider_assemblyai.validation import TranscriptStatus
-from bench._emulator import EmulatorProcess, child_env, project_root
+from bench._emulator import EmulatorProcess, child_env, project_root, stop_by_closing_stdin
 
 TERMINAL = frozenset({TranscriptStatus.COMPLETED, TranscriptStatus.ERROR})
 SLOW_PART_SECONDS = 1.5
@@ -89,12 +89,7 @@ class _MotoProcess:
         return f"s3://aws_default@{self.bucket}/{key}"
 
     def close(self) -> None:
-        assert self._proc.stdin is not None
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
+        stop_by_closing_stdin(self._proc)
 
 
 def _moto_available() -> bool:
